@@ -1,0 +1,20 @@
+"""Odor sensor (NH3 / H2S) in a toilet or at a transfer station."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import Field
+
+from devices.common import Percent, Reading
+
+Ppm = Annotated[float, Field(ge=0, le=100)]
+
+
+class OdorReading(Reading):
+    measurement: ClassVar[str] = "odor"
+
+    nh3_ppm: Ppm
+    h2s_ppm: Ppm | None = None
+    temp_c: Annotated[float, Field(ge=-40, le=85)] | None = None
+    rh_pct: Percent | None = None

@@ -1,0 +1,1 @@
+"""Receive -> validate -> store, alert: the Sanitel pipeline."""

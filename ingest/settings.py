@@ -1,0 +1,193 @@
+"""The configuration: one pydantic-settings model (SPEC section 7).
+
+Sources, strongest first: the environment (`SANITEL_<SECTION>__<KEY>`), the YAML
+file given with `--config`, the defaults below. A bad value raises `ConfigError`
+naming the key, never echoing a secret.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(_Section):
+    host: str = "localhost"
+    port: Port = 1883
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    tls_insecure: bool = False
+    #: Fixed id: the broker keeps the persistent session (and our unacked readings) under it.
+    client_id: str = Field(default_factory=lambda: f"sanitel-ingest-{socket.gethostname()}")
+    #: Join `$share/<group>/...` so several `sanitel ingest` processes split the load.
+    shared_group: str | None = None
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    #: How long the broker keeps our session while we are away.
+    session_expiry_s: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
+    #: Unacknowledged QoS 1 messages the broker may have in flight to us (MQTT 5 Receive Maximum).
+    receive_maximum: Annotated[int, Field(ge=100, le=65535)] = 50_000
+    reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
+    reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
+
+
+class InfluxSettings(_Section):
+    api: Literal["v1", "v2"] = "v1"
+    url: str = "http://localhost:8086"
+    database: str = "sanitation"
+    org: str = "sanitation"
+    token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    #: Points per write, and the longest a point waits for its batch.
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5_000
+    flush_interval_ms: Annotated[int, Field(ge=1, le=60_000)] = 200
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    #: Create the database on start (v1 API) when it is missing.
+    create_database: bool = True
+
+
+class SpoolSettings(_Section):
+    #: Where readings wait while InfluxDB is away; default `<data_dir>/spool`.
+    dir: Path | None = None
+    max_bytes: Annotated[int, Field(ge=1024)] = 1 << 30
+    retry_min_s: Annotated[float, Field(gt=0)] = 0.5
+    retry_max_s: Annotated[float, Field(gt=0)] = 30.0
+
+
+class WebhookSettings(_Section):
+    urls: list[str] = Field(default_factory=list)
+    timeout_s: Annotated[float, Field(gt=0)] = 5.0
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    backoff_max_s: Annotated[float, Field(gt=0)] = 300.0
+
+
+class PipelineSettings(_Section):
+    instance: str = Field(default_factory=socket.gethostname)
+    stats_interval_s: Annotated[float, Field(gt=0)] = 10.0
+    #: Readings further ahead of our clock than this are rejected as `clock_skew`.
+    max_future_s: Annotated[float, Field(ge=0)] = 300.0
+    #: Batches waiting for the writer; the receive side pauses beyond it.
+    max_pending_batches: Annotated[int, Field(ge=1)] = 8
+    shutdown_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SANITEL_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    #: The YAML file read by `load`; set per call, not a setting itself.
+    _yaml_file: ClassVar[Path | None] = None
+
+    registry: Path = Path("config/registry.yaml")
+    alerts: Path = Path("config/alerts.yaml")
+    data_dir: Path = Path("sanitel-data")
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    influx: InfluxSettings = Field(default_factory=InfluxSettings)
+    spool: SpoolSettings = Field(default_factory=SpoolSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlSource(settings_cls, cls._yaml_file)
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.spool.dir or self.data_dir / "spool"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir / "state"
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data = _read_yaml(path) if path else {}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: not valid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of sections at the top")
+    return data
+
+
+def load(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read the configuration; raise `ConfigError` naming the first bad keys."""
+    Settings._yaml_file = config_file
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    finally:
+        Settings._yaml_file = None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        key = ".".join(loc) or "(top level)"
+        env = "SANITEL_" + "__".join(part.upper() for part in loc)
+        secret = any(word in key.lower() for word in ("password", "token", "secret"))
+        shown = "" if secret or error["type"] == "missing" else f" (got {error['input']!r:.60})"
+        lines.append(f"configuration key {key} (env {env}): {error['msg']}{shown}")
+    return "bad configuration:\n  " + "\n  ".join(lines)
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The settings as a dict with every secret replaced, for logs and `--show-config`."""
+    return settings.model_dump(mode="json")  # SecretStr dumps as '**********'
+
+
+def environ_prefixed() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("SANITEL_")}
