@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -13,6 +14,8 @@ INT64_MAX = 2**63 - 1
 READING_CONFIG = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False, frozen=True)
 
 Percent = Annotated[float, Field(ge=0, le=100)]
+#: `ts`: integer epoch milliseconds, or an RFC 3339 string with its offset.
+Timestamp = Annotated[int, Field(ge=0, le=INT64_MAX // 1_000_000)] | AwareDatetime
 
 
 class Reading(BaseModel):
@@ -23,7 +26,7 @@ class Reading(BaseModel):
     #: Influx measurement the type is stored in; set by each subclass.
     measurement: ClassVar[str] = ""
 
-    ts: Annotated[int, Field(ge=0, le=INT64_MAX // 1_000_000)] | AwareDatetime | None = None
+    ts: Timestamp | None = None
     seq: Annotated[int, Field(ge=0, le=INT64_MAX)] | None = None
     device_id: str | None = None
     battery_pct: Percent | None = None
@@ -31,9 +34,12 @@ class Reading(BaseModel):
 
     def ts_ms(self, default_ms: int) -> int:
         """The measurement time in epoch milliseconds; `default_ms` (receipt) when absent."""
-        ts = self.ts
-        if ts is None:
-            return default_ms
-        if isinstance(ts, int):
-            return ts
-        return int(ts.timestamp() * 1000)
+        return timestamp_ms(self.ts, default_ms)
+
+
+def timestamp_ms(ts: int | datetime | None, default_ms: int) -> int:
+    if ts is None:
+        return default_ms
+    if isinstance(ts, int):
+        return ts
+    return int(ts.timestamp() * 1000)

@@ -1,0 +1,148 @@
+"""`sanitel`: the one command of the project (SPEC section 7)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from devices.sites import Registry, RegistryError
+from ingest.settings import ConfigError, Settings, load
+
+log = logging.getLogger("sanitel")
+
+app = typer.Typer(
+    name="sanitel",
+    help="Sanitel: sanitation telemetry from MQTT into InfluxDB, with alerts and dashboards.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", envvar="SANITEL_CONFIG",
+        help="YAML configuration file; every key can also be set as SANITEL_<SECTION>__<KEY>.",
+    ),
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"sanitel: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings(config: Path | None) -> Settings:
+    try:
+        return load(config)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def load_registry(settings: Settings) -> Registry:
+    try:
+        return Registry.load(settings.registry)
+    except RegistryError as exc:
+        fail(f"{exc} (configuration key registry / SANITEL_REGISTRY)")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "httpcore", "urllib3", "influxdb_client"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.callback()
+def sanitel() -> None:
+    """Sanitel: sanitation telemetry from MQTT into InfluxDB, with alerts and dashboards."""
+
+
+@app.command()
+def ingest(
+    config: ConfigOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Run the pipeline until SIGINT/SIGTERM, then drain what it holds and exit 0."""
+    settings = load_settings(config)
+    registry = load_registry(settings)
+    setup_logging(verbose)
+    engine = open_alerts(settings, registry)
+    asyncio.run(_run_ingest(settings, registry, engine))
+
+
+def open_alerts(settings: Settings, registry: Registry):  # type: ignore[no-untyped-def]
+    try:
+        from ingest.alerts import AlertEngine, AlertRulesError
+    except ImportError:  # pragma: no cover - while the alerts package is being written
+        return None
+    try:
+        return AlertEngine.open(settings.alerts, registry, settings.state_dir)
+    except AlertRulesError as exc:
+        fail(f"{exc} (configuration key alerts / SANITEL_ALERTS)")
+
+
+async def _run_ingest(settings: Settings, registry: Registry, engine: object) -> None:
+    from ingest.pipeline import Pipeline, describe
+
+    stop, started = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    pipeline = Pipeline(settings, registry, engine)  # type: ignore[arg-type]
+    rules = len(getattr(engine, "rules", ())) if engine is not None else None
+
+    async def announce() -> None:
+        await started.wait()
+        log.info(describe(settings, registry, rules))
+
+    announcer = asyncio.create_task(announce())
+    try:
+        await pipeline.run(stop, started)
+    finally:
+        announcer.cancel()
+        if engine is not None:
+            engine.close()  # type: ignore[attr-defined]
+    log.info("sanitel ingest: stopped; %d received, %d stored, %d rejected",
+             pipeline.stats.received, pipeline.store.figures.stored, pipeline.stats.rejected)
+
+
+def _mount_optional() -> None:
+    """Sub-commands from the other packages."""
+    try:
+        from simulators.cli import simulate
+    except ImportError:  # pragma: no cover - while the package is being written
+        pass
+    else:
+        app.command("simulate", help="Run simulated devices against a broker.")(simulate)
+    try:
+        from ingest.alerts.cli import app as alerts_app
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        app.add_typer(alerts_app, name="alerts", help="Active alerts; acknowledge one.")
+    try:
+        from dashboards.cli import app as dashboards_app
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        app.add_typer(dashboards_app, name="dashboards", help="Grafana dashboards as code.")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

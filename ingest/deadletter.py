@@ -1,0 +1,73 @@
+"""Dead letters: a rejected message is published to `sanitation/v1/_dlq/{reason}` and counted.
+
+The record is `{"reason", "detail", "topic", "payload_b64", "received_at"}` (SPEC section 3).
+The counts per reason become `rejects` points with each flush of the pipeline.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import orjson
+
+from ingest.lineproto import point
+from ingest.rejects import RejectReason
+from ingest.topics import dlq_topic
+
+#: The most of an oversized payload kept in its dead letter, so the record stays publishable.
+MAX_KEPT_BYTES = 64 * 1024
+
+Publish = Callable[[str, bytes], None]
+
+
+def rfc3339_ms(epoch_ms: int) -> str:
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def dead_letter(
+    reason: RejectReason, detail: str, topic: str, payload: bytes, received_ms: int
+) -> bytes:
+    record: dict[str, object] = {
+        "reason": str(reason),
+        "detail": detail,
+        "topic": topic,
+        "payload_b64": base64.b64encode(payload[:MAX_KEPT_BYTES]).decode(),
+        "received_at": rfc3339_ms(received_ms),
+    }
+    if len(payload) > MAX_KEPT_BYTES:
+        record["payload_bytes"] = len(payload)
+        record["payload_truncated"] = True
+    return orjson.dumps(record)
+
+
+class DeadLetters:
+    """Publishes dead letters and counts them until the next `drain_points`."""
+
+    def __init__(self, publish: Publish) -> None:
+        self._publish = publish
+        self._pending: Counter[str] = Counter()
+        self.total: Counter[str] = Counter()
+        self._last_ts = 0
+
+    def reject(
+        self, reason: RejectReason, detail: str, topic: str, payload: bytes, received_ms: int
+    ) -> None:
+        self._publish(dlq_topic(reason), dead_letter(reason, detail, topic, payload, received_ms))
+        self._pending[reason] += 1
+        self.total[reason] += 1
+
+    def drain_points(self, now_ms: int) -> list[str]:
+        """`rejects` points for the counts since the last call; each call a distinct time."""
+        if not self._pending:
+            return []
+        ts = self._last_ts = max(now_ms, self._last_ts + 1)
+        lines = [
+            point("rejects", {"reason": reason}, {"count": count}, ts)
+            for reason, count in sorted(self._pending.items())
+        ]
+        self._pending.clear()
+        return lines

@@ -1,0 +1,67 @@
+"""InfluxDB line protocol for readings, status and the pipeline's own points (SPEC section 5).
+
+Integers are written with `i`, numbers as floats, so that a field never changes type;
+times are epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from devices.common import Reading
+from devices.registry import DEVICE_TYPES
+from devices.sites import Device, escape_tag
+
+FieldValue = int | float | bool | str
+
+#: Per model, the payload keys stored as fields (everything but `ts` and `device_id`).
+_FIELDS: dict[type[Reading], tuple[str, ...]] = {
+    model: tuple(name for name in model.model_fields if name not in ("ts", "device_id"))
+    for model in DEVICE_TYPES.values()
+}
+
+
+def field_value(value: FieldValue) -> str:
+    kind = type(value)
+    if kind is float:
+        return repr(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return f"{value}i"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def reading_line(device: Device, reading: Reading, ts_ms: int) -> str:
+    fields = ",".join(
+        f"{name}={field_value(value)}"
+        for name in _FIELDS[type(reading)]
+        if (value := getattr(reading, name)) is not None
+    )
+    return f"{reading.measurement},{device.tags} {fields} {ts_ms}"
+
+
+def status_line(device: Device, online: bool, ts_ms: int) -> str:
+    return (
+        f"device_status,device_id={escape_tag(device.id)},device_type={device.type},"
+        f"site_id={escape_tag(device.site.id)} online={'true' if online else 'false'} {ts_ms}"
+    )
+
+
+def point(
+    measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], ts_ms: int
+) -> str:
+    """A general point; tags with empty values and fields with None are left out."""
+    tag_part = "".join(
+        f",{escape_tag(key)}={escape_tag(value)}" for key, value in sorted(tags.items()) if value
+    )
+    field_part = ",".join(
+        f"{escape_tag(key)}={field_value(value)}" for key, value in fields.items()
+        if value is not None
+    )
+    return f"{escape_tag(measurement)}{tag_part} {field_part} {ts_ms}"
+
+
+def join_lines(lines: Iterable[str]) -> bytes:
+    return "\n".join(lines).encode()

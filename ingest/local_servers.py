@@ -1,0 +1,223 @@
+"""Local mosquitto, influxd and victoria-metrics on free loopback ports.
+
+Used by the tests, the demo and the benchmarks: each server runs from Debian's
+package binary, with its own data directory, and stops when its context exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+INSTALL_HINT = (
+    "install it with: sudo apt-get install -y mosquitto mosquitto-clients influxdb "
+    "(or run .ci/setup, which does that when it is missing)"
+)
+
+
+class ServerError(RuntimeError):
+    """A local server could not be started; the message says which and why."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def find_binary(name: str, *candidates: str) -> str:
+    for candidate in (name, *candidates):
+        found = shutil.which(candidate) or (candidate if Path(candidate).is_file() else None)
+        if found:
+            return found
+    raise ServerError(f"{name} is not installed; {INSTALL_HINT}")
+
+
+def _wait_port(host: str, port: int, proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerError(f"{what} exited at start (code {proc.returncode}); see {log}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise ServerError(f"{what} did not open {host}:{port} within 30 s; see {log}")
+
+
+@dataclass
+class LocalServer:
+    """A server process with its data directory; `start`/`stop` may be repeated (restarts)."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    name: str = "server"
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self) -> None:
+        _wait_port(self.host, self.port, self._running(), self.name, self.log_path)
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / f"{self.name}.log"
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self.proc is None:
+            raise ServerError(f"{self.name} is not running")
+        return self.proc
+
+    def start(self) -> LocalServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self.ready()
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@dataclass
+class Mosquitto(LocalServer):
+    name: str = "mosquitto"
+
+    def command(self) -> list[str]:
+        conf = self.data_dir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} {self.host}\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {self.data_dir}/\n"
+            # A persistent session must hold every reading while ingest is away.
+            "max_queued_messages 0\n"
+            "max_queued_bytes 0\n"
+            "max_inflight_messages 0\n"
+            "set_tcp_nodelay true\n"
+            "log_type error\nlog_type warning\n"
+        )
+        return [find_binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)]
+
+
+@dataclass
+class Influxd(LocalServer):
+    name: str = "influxd"
+    rpc_port: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        d = self.data_dir
+        conf = d / "influxdb.conf"
+        conf.write_text(
+            f'reporting-disabled = true\nbind-address = "{self.host}:{self.rpc_port}"\n'
+            f'[meta]\n  dir = "{d}/meta"\n'
+            f'[data]\n  dir = "{d}/data"\n  wal-dir = "{d}/wal"\n  query-log-enabled = false\n'
+            '[monitor]\n  store-enabled = false\n'
+            f'[http]\n  bind-address = "{self.host}:{self.port}"\n  log-enabled = false\n'
+            '[logging]\n  level = "warn"\n'
+            '[continuous_queries]\n  enabled = false\n'
+        )
+        return [find_binary("influxd", "/usr/bin/influxd"), "run", "-config", str(conf)]
+
+    def ready(self) -> None:
+        super().ready()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/ping", timeout=1).status_code == 204:
+                    return
+            time.sleep(0.05)
+        raise ServerError(f"influxd at {self.url} does not answer /ping; see {self.log_path}")
+
+    def query(self, q: str, db: str = "sanitation", epoch: str = "ms") -> dict[str, Any]:
+        """Run InfluxQL; returns the JSON of /query (raises on an HTTP error)."""
+        response = httpx.post(
+            f"{self.url}/query", data={"q": q, "db": db, "epoch": epoch}, timeout=30
+        )
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def rows(self, q: str, db: str = "sanitation") -> list[dict[str, Any]]:
+        """The rows of the first statement, as dicts (with the series' tags merged in)."""
+        out: list[dict[str, Any]] = []
+        for statement in self.query(q, db).get("results", []):
+            if "error" in statement:
+                raise ServerError(f"InfluxQL error for {q!r}: {statement['error']}")
+            for series in statement.get("series", []):
+                tags = series.get("tags", {})
+                for values in series["values"]:
+                    out.append({**tags, **dict(zip(series["columns"], values, strict=True))})
+        return out
+
+
+@dataclass
+class VictoriaMetrics(LocalServer):
+    """Serves the InfluxDB v2 write API (`/api/v2/write`); read back with `/api/v1/export`."""
+
+    name: str = "victoria-metrics"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        return [
+            find_binary("victoria-metrics", "/usr/bin/victoria-metrics"),
+            f"-storageDataPath={self.data_dir}/data",
+            f"-httpListenAddr={self.host}:{self.port}",
+            "-retentionPeriod=100y",
+            "-loggerLevel=ERROR",
+        ]
+
+    def export(self, match: str) -> list[dict[str, Any]]:
+        """Every series matching `match` (a series selector), as JSON lines parsed."""
+        import json
+
+        httpx.get(f"{self.url}/internal/force_flush", timeout=10)
+        response = httpx.get(
+            f"{self.url}/api/v1/export", params={"match[]": match}, timeout=30
+        )
+        response.raise_for_status()
+        return [json.loads(line) for line in response.text.splitlines() if line.strip()]

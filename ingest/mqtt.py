@@ -1,0 +1,171 @@
+"""The MQTT edge: a QoS 1 subscriber with a persistent session and manual acknowledgement.
+
+paho-mqtt is used rather than aiomqtt because it can hold back the PUBACK of a reading
+(`manual_ack`) until the reading is in InfluxDB or in the spool, which is the delivery
+promise of SPEC section 5; aiomqtt acknowledges on receipt. paho's network thread only
+appends arrivals to a deque and wakes the event loop; everything else runs on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections import deque
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ingest.settings import MqttSettings
+
+log = logging.getLogger("sanitel.mqtt")
+
+
+@dataclass(slots=True)
+class Arrival:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    #: Which connection delivered it: an ack is only valid on that same connection.
+    generation: int
+    received_ms: int
+
+
+class BrokerError(RuntimeError):
+    """The broker cannot be reached or refused us; the message names it."""
+
+
+class MqttReceiver:
+    """`async with MqttReceiver(settings, topics) as rx:` then `await rx.wait()` / `rx.take()`."""
+
+    def __init__(self, settings: MqttSettings, topics: list[str], shared: list[str]) -> None:
+        self._settings = settings
+        group = settings.shared_group
+        self._filters = [*topics, *(f"$share/{group}/{t}" if group else t for t in shared)]
+        self.inbox: deque[Arrival] = deque()
+        self.generation = 0
+        self.connected = asyncio.Event()
+        self._wakeup = asyncio.Event()
+        self._signalled = False
+        self._accepting = True
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client = self._build_client()
+
+    def _build_client(self) -> paho.Client:
+        s = self._settings
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=s.client_id,
+            protocol=paho.MQTTv5, manual_ack=True,
+        )
+        if s.username:
+            client.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
+        if s.tls:
+            client.tls_set(
+                ca_certs=str(s.ca_file) if s.ca_file else None,
+                certfile=str(s.cert_file) if s.cert_file else None,
+                keyfile=str(s.key_file) if s.key_file else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+            client.tls_insecure_set(s.tls_insecure)
+        client.reconnect_delay_set(int(max(1, s.reconnect_min_s)), int(s.reconnect_max_s))
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        return client
+
+    @property
+    def client(self) -> paho.Client:
+        return self._client
+
+    async def __aenter__(self) -> Self:
+        self._loop = asyncio.get_running_loop()
+        s = self._settings
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = s.session_expiry_s
+        props.ReceiveMaximum = s.receive_maximum
+        self._client.connect_async(
+            s.host, s.port, keepalive=s.keepalive_s, clean_start=False, properties=props
+        )
+        self._client.loop_start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.to_thread(self._disconnect)
+
+    def _disconnect(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def stop_accepting(self) -> None:
+        """Leave further arrivals unacknowledged: the broker keeps and redelivers them."""
+        self._accepting = False
+
+    async def wait(self, timeout: float | None) -> None:
+        """Until something is in the inbox, or `timeout` seconds have passed."""
+        if self.inbox:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+        self._wakeup.clear()
+        self._signalled = False
+
+    def ack(self, arrival: Arrival) -> None:
+        if arrival.qos and arrival.generation == self.generation:
+            self._client.ack(arrival.mid, arrival.qos)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    # paho's network thread -------------------------------------------------------
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        if not self._accepting:
+            return
+        self.inbox.append(
+            Arrival(msg.topic, msg.payload, msg.mid, msg.qos, self.generation,
+                    int(time.time() * 1000))
+        )
+        if not self._signalled and self._loop is not None:
+            self._signalled = True
+            self._loop.call_soon_threadsafe(self._wakeup.set)
+
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker %s:%s refused the connection: %s",
+                      self._settings.host, self._settings.port, reason)
+            return
+        self.generation += 1
+        client.subscribe([(topic, paho.SubscribeOptions(qos=1)) for topic in self._filters])
+        log.info("connected to mqtt://%s:%s (session present: %s)",
+                 self._settings.host, self._settings.port, flags.session_present)
+
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reasons: Any, props: Any
+    ) -> None:
+        refused = [str(code) for code in reasons if code.is_failure]
+        if refused:
+            log.error("broker refused our subscriptions %s: %s", self._filters, refused)
+        elif self._loop is not None:
+            self._loop.call_soon_threadsafe(self.connected.set)
+
+    def _on_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.connected.clear)
+        if reason.is_failure:
+            log.warning("lost the broker (%s); reconnecting", reason)

@@ -1,0 +1,267 @@
+"""The pipeline: receive -> validate -> store, alert. The whole flow, top to bottom.
+
+    MQTT (paho thread) --inbox--> validate --> batch --> Store --> InfluxDB | spool
+                                     |           ^           \--> ack to the broker
+                                     |           |
+                                     +-> alerts -+-> MQTT `_alerts`, webhooks
+                                     +-> dead letters -> MQTT `_dlq`, `rejects` points
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from devices.sites import Device, Registry
+from ingest.deadletter import DeadLetters
+from ingest.lineproto import point, reading_line, status_line
+from ingest.mqtt import Arrival, MqttReceiver
+from ingest.rejects import Rejected, RejectReason
+from ingest.settings import Settings
+from ingest.sink import open_writer
+from ingest.spool import Spool
+from ingest.stats import PipelineStats
+from ingest.store import Batch, Store
+from ingest.topics import ACK_TOPIC, STATUS_FILTER, TELEMETRY_FILTER
+from ingest.validation import Validator
+
+if TYPE_CHECKING:
+    from ingest.alerts import AlertEngine, AlertEvent, WebhookNotifier
+
+log = logging.getLogger("sanitel.pipeline")
+
+SITES_EVERY_S = 60.0
+SWEEP_EVERY_S = 1.0
+#: Arrivals handled before the loop lets other tasks (writes, timers) run.
+SLICE = 2000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Pipeline:
+    def __init__(
+        self, settings: Settings, registry: Registry, alerts: AlertEngine | None = None
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.alerts = alerts
+        self.validator = Validator(registry, int(settings.pipeline.max_future_s * 1000))
+        self.stats = PipelineStats(settings.pipeline.instance)
+        self.batch = Batch()
+        self._flush_s = settings.influx.flush_interval_ms / 1000
+        self._hooks: WebhookNotifier | None = None
+
+    async def run(self, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
+        s = self.settings
+        spool = Spool(s.spool_dir, s.spool.max_bytes)
+        receiver = MqttReceiver(s.mqtt, [ACK_TOPIC], [TELEMETRY_FILTER, STATUS_FILTER])
+        async with (
+            open_writer(s.influx) as writer,
+            receiver as rx,
+            self._webhooks() as hooks,
+        ):
+            self.rx, self._hooks = rx, hooks
+            self.dlq = DeadLetters(lambda topic, payload: rx.publish(topic, payload))
+            self.store = Store(
+                writer, spool, s.spool, self._ack, self._storage_rejected,
+                s.pipeline.max_pending_batches,
+            )
+            async with asyncio.TaskGroup() as tasks:
+                writing = tasks.create_task(self.store.run())
+                background = [
+                    tasks.create_task(self.store.replay()),
+                    tasks.create_task(self._tick()),
+                ]
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(rx.connected.wait(), 10)
+                if started is not None:
+                    started.set()
+                await self._receive(stop)
+                await self._drain(writing)
+                for task in background:
+                    task.cancel()
+
+    # receive -> validate -> batch ---------------------------------------------------
+
+    async def _receive(self, stop: asyncio.Event) -> None:
+        rx = self.rx
+        while not stop.is_set():
+            await rx.wait(self._flush_s)
+            self._handle_slice(SLICE)
+            await self._flush_if_due()
+            await asyncio.sleep(0)
+
+    def _handle_slice(self, limit: int) -> None:
+        inbox = self.rx.inbox
+        for _ in range(min(limit, len(inbox))):
+            self._handle(inbox.popleft())
+
+    def _handle(self, arrival: Arrival) -> None:
+        self.stats.received += 1
+        self.stats.inflight += 1
+        self.batch.arrivals.append(arrival)
+        if arrival.topic == ACK_TOPIC:
+            self._handle_ack(arrival)
+            return
+        try:
+            accepted = self.validator.check(arrival.topic, arrival.payload, arrival.received_ms)
+        except Rejected as rejected:
+            self._reject(rejected.reason, rejected.detail, arrival)
+            return
+        device, message, ts_ms = accepted.device, accepted.message, accepted.ts_ms
+        alerts = self.alerts
+        if accepted.kind == "telemetry":
+            self.batch.add(reading_line(device, message, ts_ms), arrival)  # type: ignore[arg-type]
+            if alerts is not None:
+                events = alerts.on_reading(device, message, ts_ms, arrival.received_ms)  # type: ignore[arg-type]
+                if events:
+                    self._emit(events)
+        else:
+            online: bool = message.online  # type: ignore[union-attr]
+            self.batch.add(status_line(device, online, ts_ms), arrival)
+            if alerts is not None:
+                self._emit(alerts.on_status(device, online, ts_ms, arrival.received_ms))
+
+    def _handle_ack(self, arrival: Arrival) -> None:
+        try:
+            body = orjson.loads(arrival.payload)
+            alert_id, by = body["alert_id"], body.get("by") or "unknown"
+            if not isinstance(alert_id, str) or not isinstance(by, str):
+                raise TypeError
+        except orjson.JSONDecodeError:
+            self._reject(RejectReason.MALFORMED_JSON, "an ack must be JSON", arrival)
+            return
+        except (KeyError, TypeError, AttributeError):
+            self._reject(
+                RejectReason.SCHEMA_INVALID,
+                'an ack is {"alert_id": "<string>", "by": "<string>"}', arrival,
+            )
+            return
+        if self.alerts is not None:
+            self._emit(self.alerts.on_ack(alert_id, by, now_ms()))
+
+    def _reject(self, reason: RejectReason, detail: str, arrival: Arrival) -> None:
+        self.stats.rejected += 1
+        self.dlq.reject(reason, detail, arrival.topic, arrival.payload, arrival.received_ms)
+
+    def _emit(self, events: Sequence[AlertEvent]) -> None:
+        for event in events:
+            self.stats.alerts += 1
+            self.rx.publish(event.topic(), event.payload(), qos=1)
+            self.batch.add(event.line())
+            if self._hooks is not None:
+                self._hooks.submit(event)
+
+    # batch -> store -----------------------------------------------------------------
+
+    async def _flush_if_due(self) -> None:
+        batch = self.batch
+        if not (batch.lines or batch.arrivals):
+            batch.opened = time.monotonic()
+            return
+        full = len(batch) >= self.settings.influx.batch_size
+        if full or time.monotonic() - batch.opened >= self._flush_s:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        # Swap first: the timers keep adding to `self.batch` while we wait for room.
+        batch, self.batch = self.batch, Batch()
+        for line in self.dlq.drain_points(now_ms()):
+            batch.add(line)
+        await self.store.queue.put(batch)
+
+    def _ack(self, arrival: Arrival) -> None:
+        self.stats.inflight -= 1
+        self.rx.ack(arrival)
+
+    def _storage_rejected(self, detail: str, origin: Arrival | None) -> None:
+        if origin is None:
+            self.dlq.reject(RejectReason.STORAGE_REJECTED, detail, "", b"", now_ms())
+        else:
+            self._reject(RejectReason.STORAGE_REJECTED, detail, origin)
+
+    async def _drain(self, writing: asyncio.Task[None]) -> None:
+        """Stop taking messages, store what we hold, acknowledge it; bounded in time."""
+        self.rx.stop_accepting()
+        while self.rx.inbox:
+            self._handle_slice(SLICE)
+        self.batch.add(self._stats_point())
+        await self._flush()
+        await self.store.queue.put(None)
+        timeout = self.settings.pipeline.shutdown_timeout_s
+        try:
+            await asyncio.wait_for(asyncio.shield(writing), timeout)
+        except TimeoutError:
+            log.error("could not store everything within %.0f s; the broker keeps the rest "
+                      "unacknowledged and redelivers it on the next start", timeout)
+            writing.cancel()
+
+    # timers -------------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        stats_every = self.settings.pipeline.stats_interval_s
+        next_stats = next_sites = time.monotonic()
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            if self.alerts is not None:
+                self._emit(self.alerts.sweep(now_ms()))
+            now = time.monotonic()
+            if now >= next_stats:
+                self.batch.add(self._stats_point())
+                next_stats = now + stats_every
+            if now >= next_sites:
+                self.batch.lines.extend(self._site_points())
+                self.batch.origins.extend([None] * len(self.registry.sites))
+                next_sites = now + SITES_EVERY_S
+
+    def _stats_point(self) -> str:
+        store = self.store
+        return self.stats.point(
+            store.figures, len(self.rx.inbox) + store.queue.qsize(),
+            store.spool.bytes, store.spool.batches, now_ms(),
+        )
+
+    def _site_points(self) -> list[str]:
+        ts = now_ms()
+        counts: dict[str, int] = {}
+        for device in self.registry.devices.values():
+            counts[device.site.id] = counts.get(device.site.id, 0) + 1
+        return [
+            point(
+                "sites", {"site_id": site.id, "district": site.district, "site_kind": site.kind},
+                {"name": site.name, "lat": float(site.lat), "lon": float(site.lon),
+                 "devices": counts.get(site.id, 0)},
+                ts,
+            )
+            for site in self.registry.sites.values()
+        ]
+
+    @contextlib.asynccontextmanager
+    async def _webhooks(self) -> AsyncIterator[Any]:
+        if self.alerts is None or not self.settings.webhooks.urls:
+            yield None
+            return
+        from ingest.alerts import WebhookNotifier
+
+        async with WebhookNotifier(self.settings.webhooks) as hooks:
+            yield hooks
+
+
+def describe(settings: Settings, registry: Registry, rules: int | None) -> str:
+    s = settings
+    group = f", shared group {s.mqtt.shared_group!r}" if s.mqtt.shared_group else ""
+    devices: dict[str, Device] = registry.devices
+    return (
+        f"sanitel ingest: started; broker mqtt://{s.mqtt.host}:{s.mqtt.port} "
+        f"(client id {s.mqtt.client_id!r}{group}); InfluxDB {s.influx.api} {s.influx.url} "
+        f"database {s.influx.database!r}; registry {len(registry.sites)} sites, "
+        f"{len(devices)} devices" + (f"; {rules} alert rules" if rules is not None else "")
+    )
