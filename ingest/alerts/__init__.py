@@ -1,0 +1,22 @@
+"""Alerts (SPEC section 6): rules, the incident engine, webhooks, and `sanitel alerts`.
+
+The pipeline feeds `AlertEngine` readings, statuses, acks and a 1 s `sweep`, publishes each
+returned `AlertEvent` (`topic()`, `payload()`), writes its `line()`, and hands it to
+`WebhookNotifier.submit`.
+"""
+
+from ingest.alerts.engine import AlertEngine
+from ingest.alerts.events import AlertEvent, Incident, parse_ack
+from ingest.alerts.rules import AlertRulesError
+from ingest.alerts.store import AlertStoreError
+from ingest.alerts.webhooks import WebhookNotifier
+
+__all__ = [
+    "AlertEngine",
+    "AlertEvent",
+    "AlertRulesError",
+    "AlertStoreError",
+    "Incident",
+    "WebhookNotifier",
+    "parse_ack",
+]

@@ -1,0 +1,322 @@
+"""The alert engine: readings and statuses in, incident changes (`AlertEvent`s) out.
+
+Time is the readings' own time, except `offline` by silence, which is the wall clock.
+Every change is committed to the store before its events are returned; a reading that
+changes nothing costs a few comparisons and no I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+from devices.common import Reading
+from devices.sites import Device, Registry
+from ingest.alerts import wording
+from ingest.alerts.events import ACKNOWLEDGED, FIRING, RESOLVED, AlertEvent, Incident
+from ingest.alerts.rules import (
+    OFFLINE,
+    AlertRulesError,
+    OfflineRule,
+    RuleSet,
+    apply_offline_overrides,
+    apply_overrides,
+    load_rules,
+)
+from ingest.alerts.store import IncidentStore, store_path
+from ingest.alerts.watch import ABOVE, BELOW, Watch
+
+log = logging.getLogger(__name__)
+_NEVER = -(2**63)
+
+
+class DevicePlan:
+    """Everything watched on one device, compiled once from the rules and its overrides."""
+
+    __slots__ = ("device", "heard_ms", "newest_ms", "offline", "offline_rule", "watches")
+
+    def __init__(self, device: Device, watches: list[Watch], offline_rule: OfflineRule) -> None:
+        self.device = device
+        self.watches = tuple(watches)
+        self.offline_rule = offline_rule
+        self.offline: Incident | None = None
+        #: Newest reading time seen: older readings change nothing.
+        self.newest_ms = _NEVER
+        #: Wall clock of the last message; None until the first sweep after start.
+        self.heard_ms: int | None = None
+
+
+class AlertEngine:
+    def __init__(self, rules: RuleSet, registry: Registry, store: IncidentStore) -> None:
+        self._rules = rules
+        self._store = store
+        self._plans: dict[str, DevicePlan] = {}
+        self._open: dict[str, tuple[DevicePlan | None, Watch | None, Incident]] = {}
+        self._deferred: list[AlertEvent] = []
+        _check_site_overrides(rules, registry)
+        for device in registry.devices.values():
+            self._plans[device.id] = self._compile(device)
+        self._restore()
+
+    @classmethod
+    def open(cls, rules_path: Path, registry: Registry, state_dir: Path) -> AlertEngine:
+        """Load and check the rules and overrides; reload open incidents from `state_dir`."""
+        rules = load_rules(rules_path)
+        return cls(rules, registry, IncidentStore(store_path(state_dir)))
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def on_reading(self, device: Device, reading: Reading, ts_ms: int, received_ms: int
+                   ) -> list[AlertEvent]:
+        plan = self._plans.get(device.id) or self._add(device)
+        plan.heard_ms = received_ms
+        if ts_ms < plan.newest_ms:
+            return []
+        plan.newest_ms = ts_ms
+        changes: list[tuple[Watch, int, object]] | None = None
+        for watch in plan.watches:
+            value = getattr(reading, watch.field)
+            if value is None:
+                continue
+            if watch.idle:
+                kind = watch.kind
+                if kind == ABOVE:
+                    if value <= watch.arm:
+                        continue
+                elif kind == BELOW:
+                    if value >= watch.arm:
+                        continue
+                elif value not in watch.values:
+                    continue
+            level = watch.step(value, ts_ms)
+            if level != watch.level:
+                changes = changes or []
+                changes.append((watch, level, value))
+        if changes is None and plan.offline is None:
+            return []
+        return self._apply(plan, changes or [], ts_ms)
+
+    def on_status(self, device: Device, online: bool, ts_ms: int, received_ms: int
+                  ) -> list[AlertEvent]:
+        plan = self._plans.get(device.id) or self._add(device)
+        plan.heard_ms = received_ms
+        if online:
+            if plan.offline is None:
+                return []
+            incident = self._close_offline(plan, True, ts_ms)
+        elif plan.offline is not None or not plan.offline_rule.enabled:
+            return []
+        else:
+            incident = self._open_offline(plan, "online", False, None, ts_ms, wording.offline_lwt(
+                device.type, device.site.name, device.id))
+        self._store.save([incident], {})
+        return [incident.event(ts_ms)]
+
+    def on_ack(self, alert_id: str, by: str, now_ms: int) -> list[AlertEvent]:
+        entry = self._open.get(alert_id)
+        if entry is None or entry[2].state == ACKNOWLEDGED:
+            return []
+        incident = entry[2]
+        incident.state = ACKNOWLEDGED
+        incident.acknowledged_by = by
+        incident.updated_ms = now_ms
+        incident.message = wording.acknowledged(incident.message, by)
+        self._store.save([incident], {})
+        return [incident.event(now_ms)]
+
+    def sweep(self, now_ms: int) -> list[AlertEvent]:
+        """Open `offline` for devices silent for `missed_intervals` x `interval_s` (wall clock)."""
+        events, self._deferred = self._deferred, []
+        fired: list[Incident] = []
+        for plan in self._plans.values():
+            heard = plan.heard_ms
+            if heard is None:
+                plan.heard_ms = now_ms  # after a start, count from the start
+                continue
+            rule = plan.offline_rule
+            limit_ms = rule.missed_intervals * plan.device.interval_s * 1000
+            if plan.offline is None and rule.enabled and now_ms - heard > limit_ms:
+                device = plan.device
+                message = wording.offline_silent(device.type, now_ms - heard, rule.missed_intervals,
+                                                 device.interval_s, device.site.name, device.id)
+                fired.append(self._open_offline(plan, None, (now_ms - heard) / 1000,
+                                                limit_ms / 1000, now_ms, message))
+        if fired:
+            self._store.save(fired, {})
+            events.extend(incident.event(now_ms) for incident in fired)
+        return events
+
+    def active(self) -> list[Incident]:
+        """The open incidents, oldest first (copies)."""
+        incidents = sorted((entry[2] for entry in self._open.values()),
+                           key=lambda i: i.started_ms)
+        return [replace(incident) for incident in incidents]
+
+    def close(self) -> None:
+        self._store.close()
+
+    # -- changes ----------------------------------------------------------------------------
+
+    def _apply(self, plan: DevicePlan, changes: list[tuple[Watch, int, object]], ts_ms: int
+               ) -> list[AlertEvent]:
+        touched: list[Incident] = []
+        events: list[AlertEvent] = []
+        if plan.offline is not None:
+            incident = self._close_offline(plan, None, ts_ms)
+            touched.append(incident)
+            events.append(incident.event(ts_ms))
+        for watch, level, value in changes:
+            previous = watch.incident.severity if watch.incident else None
+            incident = self._change(plan, watch, level, value, ts_ms)
+            touched.append(incident)
+            moved = previous if watch.incident is not None and previous else None
+            events.append(replace(incident.event(ts_ms), previous_severity=moved))
+        self._store.save(touched, {plan.device.id: ts_ms})
+        return events
+
+    def _change(self, plan: DevicePlan, watch: Watch, level: int, value: object, ts_ms: int
+                ) -> Incident:
+        device, rule, old = plan.device, watch.rule, watch.level
+        site = device.site
+        value_out = value if isinstance(value, (bool, int, float, str)) else str(value)
+        threshold = watch.threshold(old, level)
+        watch.level = level
+        incident = watch.incident
+        if incident is None:
+            lv = watch.levels[level - 1]
+            incident = Incident(
+                uuid.uuid4().hex, rule.name, lv.severity, FIRING, site.id, site.name, device.id,
+                device.type, rule.field, value_out, threshold, ts_ms, ts_ms,
+                wording.fired(rule, lv, value_out, site.name, device.id),
+            )
+            watch.incident = incident
+            self._open[incident.alert_id] = (plan, watch, incident)
+            return incident
+        incident.value, incident.threshold, incident.updated_ms = value_out, threshold, ts_ms
+        if level == 0:
+            incident.state, incident.resolved_ms = RESOLVED, ts_ms
+            incident.message = wording.resolved(rule, watch.levels[old - 1], value_out, site.name,
+                                                device.id)
+            watch.incident = None
+            del self._open[incident.alert_id]
+            return incident
+        now = watch.levels[level - 1]
+        incident.severity = now.severity
+        incident.message = (
+            wording.escalated(rule, now, value_out, site.name, device.id) if level > old
+            else wording.deescalated(rule, watch.levels[old - 1], now, value_out, site.name,
+                                     device.id)
+        )
+        return incident
+
+    def _open_offline(self, plan: DevicePlan, field: str | None, value: float | bool,
+                      threshold: float | None, ts_ms: int, message: str) -> Incident:
+        device, site = plan.device, plan.device.site
+        incident = Incident(
+            uuid.uuid4().hex, OFFLINE, plan.offline_rule.severity, FIRING, site.id, site.name,
+            device.id, device.type, field, value, threshold, ts_ms, ts_ms, message,
+        )
+        plan.offline = incident
+        self._open[incident.alert_id] = (plan, None, incident)
+        return incident
+
+    def _close_offline(self, plan: DevicePlan, value: bool | None, ts_ms: int) -> Incident:
+        incident = plan.offline
+        assert incident is not None
+        device = plan.device
+        incident.state, incident.resolved_ms, incident.updated_ms = RESOLVED, ts_ms, ts_ms
+        incident.value, incident.threshold = value, None
+        incident.message = wording.back_online(device.type, device.site.name, device.id)
+        plan.offline = None
+        del self._open[incident.alert_id]
+        return incident
+
+    # -- set-up -----------------------------------------------------------------------------
+
+    def _add(self, device: Device) -> DevicePlan:
+        plan = self._plans[device.id] = self._compile(device)
+        return plan
+
+    def _compile(self, device: Device) -> DevicePlan:
+        names = set(self._rules.names())
+        where = f"registry device {device.id!r} (site {device.site.id!r}) alerts"
+        for name in device.alerts:
+            if name not in names:
+                raise AlertRulesError(f"{where}: unknown rule {name!r}; one of "
+                                      f"{', '.join(sorted(names))}")
+        watches = []
+        for rule in self._rules.rules:
+            if not rule.applies_to(device.type):
+                if rule.name in device.alerts:
+                    raise AlertRulesError(f"{where}.{rule.name}: rule does not apply to "
+                                          f"{device.type} devices (field {rule.field!r})")
+                continue
+            rule = rule.for_site_kind(device.site.kind)
+            if rule.name in device.site.alerts:
+                rule = apply_overrides(rule, device.site.alerts[rule.name],
+                                       f"registry site {device.site.id!r} alerts.{rule.name}")
+            if rule.name in device.alerts:
+                rule = apply_overrides(rule, device.alerts[rule.name], f"{where}.{rule.name}")
+            if rule.enabled:
+                watches.append(Watch(rule))
+        offline = self._rules.offline
+        for owner, overrides in (("site", device.site.alerts), ("device", device.alerts)):
+            if OFFLINE in overrides:
+                offline = apply_offline_overrides(offline, overrides[OFFLINE],
+                                                  f"registry {owner} alerts.{OFFLINE} "
+                                                  f"of {device.id!r}")
+        return DevicePlan(device, watches, offline)
+
+    def _restore(self) -> None:
+        marks = self._store.marks()
+        for each in self._plans.values():
+            each.newest_ms = marks.get(each.device.id, _NEVER)
+        orphans: list[Incident] = []
+        for incident in self._store.open_incidents():
+            plan: DevicePlan | None = self._plans.get(incident.device_id)
+            watch: Watch | None = None
+            if plan is not None and incident.rule == OFFLINE:
+                plan.offline = incident
+            elif plan is not None:
+                watch = next((w for w in plan.watches if w.rule.name == incident.rule), None)
+                if watch is None:
+                    plan = None
+                else:
+                    watch.restore(incident)
+            if plan is None:
+                orphans.append(incident)
+                continue
+            self._open[incident.alert_id] = (plan, watch, incident)
+        self._resolve_orphans(orphans)
+
+    def _resolve_orphans(self, orphans: list[Incident]) -> None:
+        """Incidents whose device or rule is gone from the configuration: resolve them now,
+        and hand their events out with the next sweep."""
+        if not orphans:
+            return
+        now_ms = int(time.time() * 1000)
+        for incident in orphans:
+            log.warning("alert %s (%s on %s): its rule or device is no longer configured; "
+                        "resolving it", incident.alert_id, incident.rule, incident.device_id)
+            incident.state, incident.resolved_ms, incident.updated_ms = RESOLVED, now_ms, now_ms
+            incident.message = f"{incident.message} [resolved: rule or device removed]"
+            self._deferred.append(incident.event(now_ms))
+        self._store.save(orphans, {})
+
+
+def _check_site_overrides(rules: RuleSet, registry: Registry) -> None:
+    """Site overrides must name known rules with valid keys, even on a site without devices."""
+    by_name = {rule.name: rule for rule in rules.rules}
+    for site in registry.sites.values():
+        for name, spec in site.alerts.items():
+            where = f"registry site {site.id!r} alerts.{name}"
+            if name == OFFLINE:
+                apply_offline_overrides(rules.offline, spec, where)
+            elif name in by_name:
+                apply_overrides(by_name[name].for_site_kind(site.kind), spec, where)
+            else:
+                raise AlertRulesError(f"registry site {site.id!r} alerts: unknown rule {name!r}; "
+                                      f"one of {', '.join(sorted(rules.names()))}")
