@@ -1,0 +1,93 @@
+"""`sanitel dashboards`: export dashboards and provisioning files, or push them to Grafana."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from dashboards import dashboards
+from dashboards.provisioning import DASHBOARDS_PATH, bundle, datasource, uses_token, write
+from dashboards.push import PushError, connect, credential_from_env, push
+from ingest.settings import ConfigError, Settings, load
+
+app = typer.Typer(
+    help="Grafana dashboards as code: export them with provisioning files, or push them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", envvar="SANITEL_CONFIG",
+        help="Sanitel YAML configuration (its influx section names the database).",
+    ),
+]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"sanitel dashboards: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def export(
+    directory: Annotated[Path, typer.Argument(help="Where to write, e.g. config/grafana.")],
+    config: ConfigOption = None,
+    dashboards_path: Annotated[str, typer.Option(
+        help="Where Grafana will find the dashboard JSON files (the provider's path).",
+    )] = DASHBOARDS_PATH,
+) -> None:
+    """Write the dashboards (JSON) and Grafana's provisioning files under DIRECTORY."""
+    settings = _settings(config)
+    files = bundle(dashboards(settings.alerts), settings.influx, dashboards_path)
+    try:
+        written = write(directory, files)
+    except OSError as exc:
+        _fail(f"cannot write under {directory}: {exc.strerror} ({exc.filename})", 1)
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+@app.command("push")
+def push_command(
+    url: Annotated[str, typer.Option(
+        "--url", envvar="GRAFANA_URL", help="Grafana base URL, e.g. http://localhost:3000.",
+    )],
+    config: ConfigOption = None,
+    influx_url: Annotated[str | None, typer.Option(
+        help="InfluxDB URL as Grafana reaches it (default: the configured influx.url).",
+    )] = None,
+) -> None:
+    """Create or update the datasource and the dashboards (folder "Sanitel") in a Grafana.
+
+    Credentials: GRAFANA_TOKEN, or GRAFANA_USER and GRAFANA_PASSWORD, from the environment.
+    """
+    settings = _settings(config)
+    influx = settings.influx
+    if influx_url:
+        influx = influx.model_copy(update={"url": influx_url})
+    secrets = {"username": influx.username or ""}
+    secret = influx.token if uses_token(influx) else influx.password
+    secrets["token" if uses_token(influx) else "password"] = (
+        secret.get_secret_value() if secret else ""
+    )
+    api = connect(url, credential_from_env())
+    try:
+        changes = push(api, datasource(influx, secrets), dashboards(settings.alerts))
+    except PushError as exc:
+        _fail(str(exc), 1)
+    for change in changes:
+        typer.echo(str(change))
+    changed = sum(change.action in ("created", "updated") for change in changes)
+    typer.echo(f"{changed} changed, {len(changes) - changed} unchanged")

@@ -1,0 +1,72 @@
+"""Public toilets: visitors, occupancy, air quality against the alert bounds, fragrance.
+
+Odor and the sprayers sit side by side, so a crew sees whether spraying follows
+the smell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from grafana_foundation_sdk.builders import timeseries
+from grafana_foundation_sdk.builders.dashboard import Dashboard
+
+from dashboards import variables
+from dashboards.document import section, skeleton
+from dashboards.influxql import PLACE_MATCH, InfluxQL
+from dashboards.panels import graph
+from dashboards.thresholds import RuleLevels
+
+UID = "sanitel-public-toilets"
+TITLE = "Sanitel / Public toilets"
+KIND = "toilet"
+WHERE = f"{PLACE_MATCH} AND \"site_kind\" = '{KIND}' AND $timeFilter"
+
+
+def build(levels: Mapping[str, RuleLevels]) -> Dashboard:
+    board = skeleton(
+        UID, TITLE,
+        "People flow per site and hour, occupancy, NH3 and H2S with their alert "
+        "thresholds, and sprayer activity beside the odor.",
+        [variables.district(KIND), variables.site(KIND)],
+    )
+    board.with_row(section("Visitors"))
+    board.with_panel(people_per_hour()).with_panel(occupancy(levels.get("toilet_crowded")))
+    board.with_row(section("Air and fragrance"))
+    board.with_panel(odor("NH3", "nh3_ppm", levels.get("odor_nh3_high")))
+    board.with_panel(sprays())
+    board.with_panel(odor("H2S", "h2s_ppm", levels.get("odor_h2s_high")))
+    board.with_panel(liquid(levels.get("sprayer_liquid_low")))
+    return board
+
+
+def _per_site(select: str, measurement: str, interval: str = "$__interval") -> InfluxQL:
+    return InfluxQL(f"""
+        SELECT {select} FROM "{measurement}" WHERE {WHERE}
+        GROUP BY time({interval}), "site_id" fill(none)
+    """).alias("$tag_site_id")
+
+
+def people_per_hour() -> timeseries.Panel:
+    entries = _per_site('sum("entries") AS "entries"', "people_flow", "1h")
+    return graph("People in per site and hour", [entries], unit="short", bars=True)
+
+
+def occupancy(levels: RuleLevels | None) -> timeseries.Panel:
+    query = _per_site('max("occupancy") AS "occupancy"', "people_flow")
+    return graph("Occupancy", [query], unit="short", levels=levels)
+
+
+def odor(gas: str, field: str, levels: RuleLevels | None) -> timeseries.Panel:
+    query = _per_site(f'mean("{field}") AS "{field}"', "odor")
+    return graph(f"{gas} (ppm) with alert thresholds", [query], unit="ppm", levels=levels)
+
+
+def sprays() -> timeseries.Panel:
+    query = _per_site('sum("sprays") AS "sprays"', "sprayer")
+    return graph("Sprays", [query], unit="short", bars=True)
+
+
+def liquid(levels: RuleLevels | None) -> timeseries.Panel:
+    query = _per_site('last("liquid_pct") AS "liquid_pct"', "sprayer")
+    return graph("Fragrance liquid left", [query], unit="percent", levels=levels).min(0).max(100)
