@@ -7,7 +7,7 @@ through the HTTP API; `dashboards.cli.app` is `sanitel dashboards`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,9 @@ from dashboards import (
 )
 from dashboards.document import render
 from dashboards.influxql import DATASOURCE_UID
-from dashboards.thresholds import RuleLevels, load_levels
+from dashboards.thresholds import AlertLevels, load_levels
 
-Builder = Callable[[Mapping[str, RuleLevels]], Dashboard]
+Builder = Callable[[AlertLevels], Dashboard]
 
 #: File stem -> builder, in the order an operator reads them.
 BUILDERS: dict[str, Builder] = {

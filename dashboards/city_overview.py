@@ -6,8 +6,6 @@ readings flowing in, what is being rejected, and which devices are offline.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from grafana_foundation_sdk.builders import geomap, stat, table, timeseries
 from grafana_foundation_sdk.builders.common import FrameGeometrySource, MapLayerOptions
 from grafana_foundation_sdk.builders.dashboard import Dashboard, ThresholdsConfig
@@ -35,7 +33,7 @@ from dashboards.panels import (
     transformation,
     value_colours,
 )
-from dashboards.thresholds import RuleLevels
+from dashboards.thresholds import AlertLevels
 
 UID = "sanitel-city-overview"
 TITLE = "Sanitel / City overview"
@@ -45,7 +43,7 @@ ALERT_LOOKBACK = "time > now() - 30d"
 SEVERITY_RANK = {"info": 1, "warning": 2, "critical": 3}
 
 
-def build(levels: Mapping[str, RuleLevels]) -> Dashboard:
+def build(levels: AlertLevels) -> Dashboard:
     del levels  # the overview draws no thresholds
     board = skeleton(
         UID, TITLE,

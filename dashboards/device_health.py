@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from grafana_foundation_sdk.builders import bargauge, statetimeline, table, timeseries
 from grafana_foundation_sdk.builders.dashboard import Dashboard, ThresholdsConfig
 from grafana_foundation_sdk.models.dashboard import Threshold, ThresholdsMode
@@ -22,7 +20,7 @@ from dashboards.panels import (
     timeline,
     transformation,
 )
-from dashboards.thresholds import RuleLevels
+from dashboards.thresholds import AlertLevels, RuleLevels
 
 UID = "sanitel-device-health"
 TITLE = "Sanitel / Device health"
@@ -32,7 +30,7 @@ REQUIRED_FIELD = {"people_flow": "entries", "odor": "nh3_ppm", "station": "fill_
                   "sprayer": "liquid_pct"}
 
 
-def build(levels: Mapping[str, RuleLevels]) -> Dashboard:
+def build(levels: AlertLevels) -> Dashboard:
     board = skeleton(
         UID, TITLE,
         "Last seen, battery, signal, lost messages (seq gaps) and offline history of every "

@@ -62,15 +62,16 @@ def _wire(panel: P, title: str, queries: Sequence[InfluxQL], height: int, width:
 
 
 def levels_thresholds(levels: RuleLevels | None) -> ThresholdsConfig:
-    """Green / orange / red steps at the rule's warning and critical bounds."""
-    ordered = [("orange", levels.warning), ("red", levels.critical)] if levels else []
-    if levels and levels.bound == "below":
-        steps = [Threshold(None, "red")]
-        steps += [Threshold(v, c) for c, v in (("orange", levels.critical),
-                                                ("green", levels.warning)) if v is not None]
+    """Steps coloured by severity at the rule's bounds; green on the safe side."""
+    marks = sorted(levels.levels, key=lambda level: level[1]) if levels else []
+    if levels is not None and levels.bound == "below":
+        # colours apply from a value upward: the worst colour first, green past the last bound
+        colours = [SEVERITY_COLOURS[sev] for sev, _ in marks] + ["green"]
+        steps = [Threshold(None, colours[0])]
+        steps += [Threshold(value, colours[i + 1]) for i, (_, value) in enumerate(marks)]
     else:
         steps = [Threshold(None, "green")]
-        steps += [Threshold(v, c) for c, v in ordered if v is not None]
+        steps += [Threshold(value, SEVERITY_COLOURS[sev]) for sev, value in marks]
     return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps)
 
 

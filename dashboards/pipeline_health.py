@@ -3,8 +3,6 @@ spool, back-pressure pauses and rejects."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from grafana_foundation_sdk.builders import statetimeline, timeseries
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
@@ -12,14 +10,14 @@ from dashboards import variables
 from dashboards.document import section, skeleton
 from dashboards.influxql import InfluxQL
 from dashboards.panels import bool_colours, graph, override, timeline
-from dashboards.thresholds import RuleLevels
+from dashboards.thresholds import AlertLevels
 
 UID = "sanitel-pipeline"
 TITLE = "Sanitel / Pipeline"
 WHERE = '"instance" =~ /^$instance$/ AND $timeFilter'
 
 
-def build(levels: Mapping[str, RuleLevels]) -> Dashboard:
+def build(levels: AlertLevels) -> Dashboard:
     del levels
     board = skeleton(
         UID, TITLE,

@@ -6,8 +6,6 @@ the smell.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from grafana_foundation_sdk.builders import timeseries
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
@@ -15,7 +13,7 @@ from dashboards import variables
 from dashboards.document import section, skeleton
 from dashboards.influxql import PLACE_MATCH, InfluxQL
 from dashboards.panels import graph
-from dashboards.thresholds import RuleLevels
+from dashboards.thresholds import AlertLevels, RuleLevels
 
 UID = "sanitel-public-toilets"
 TITLE = "Sanitel / Public toilets"
@@ -23,7 +21,7 @@ KIND = "toilet"
 WHERE = f"{PLACE_MATCH} AND \"site_kind\" = '{KIND}' AND $timeFilter"
 
 
-def build(levels: Mapping[str, RuleLevels]) -> Dashboard:
+def build(levels: AlertLevels) -> Dashboard:
     board = skeleton(
         UID, TITLE,
         "People flow per site and hour, occupancy, NH3 and H2S with their alert "
@@ -33,9 +31,9 @@ def build(levels: Mapping[str, RuleLevels]) -> Dashboard:
     board.with_row(section("Visitors"))
     board.with_panel(people_per_hour()).with_panel(occupancy(levels.get("toilet_crowded")))
     board.with_row(section("Air and fragrance"))
-    board.with_panel(odor("NH3", "nh3_ppm", levels.get("odor_nh3_high")))
+    board.with_panel(odor("NH3", "nh3_ppm", levels.get("odor_nh3_high", KIND)))
     board.with_panel(sprays())
-    board.with_panel(odor("H2S", "h2s_ppm", levels.get("odor_h2s_high")))
+    board.with_panel(odor("H2S", "h2s_ppm", levels.get("odor_h2s_high", KIND)))
     board.with_panel(liquid(levels.get("sprayer_liquid_low")))
     return board
 

@@ -1,56 +1,89 @@
 """Alert thresholds to draw on panels, read from the alert rules file when it has them.
 
-The rules file belongs to the alert engine; this module only peeks at the bounds of
-a few rules (`levels.<severity>.above|below`) and falls back to the shipped defaults
-when the file is absent or shaped otherwise, so a dashboard can always be built.
+The rules file belongs to the alert engine (`config/alerts.yaml`); this module only
+peeks at the bounds of the threshold rules, `levels: {warning: {above: N}, ...}` or a
+flat `above: N` + `severity`, with `site_kind:` overrides, and falls back to the
+shipped defaults when the file is absent or shaped otherwise, so a dashboard can
+always be built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
 Bound = Literal["above", "below"]
+SEVERITIES = ("info", "warning", "critical")
 
 
 @dataclass(frozen=True, slots=True)
 class RuleLevels:
-    """The bounds of one threshold rule: warning and critical, crossed above or below."""
+    """The bounds of one threshold rule, by severity, crossed above or below."""
 
     bound: Bound
-    warning: float | None
-    critical: float | None
+    levels: tuple[tuple[str, float], ...]
+
+    def value(self, severity: str) -> float | None:
+        return dict(self.levels).get(severity)
 
 
-#: Used when `config/alerts.yaml` lacks a rule; the same values the shipped rules use.
-DEFAULT_LEVELS: dict[str, RuleLevels] = {
-    "odor_nh3_high": RuleLevels("above", warning=2.0, critical=5.0),
-    "odor_h2s_high": RuleLevels("above", warning=0.1, critical=0.5),
-    "station_fill_high": RuleLevels("above", warning=80.0, critical=95.0),
-    "sprayer_liquid_low": RuleLevels("below", warning=20.0, critical=5.0),
-    "toilet_crowded": RuleLevels("above", warning=20.0, critical=40.0),
-    "battery_low": RuleLevels("below", warning=20.0, critical=10.0),
-}
+@dataclass(frozen=True, slots=True)
+class AlertLevels:
+    """Every rule's bounds, and the bounds a kind of site overrides them with."""
+
+    rules: dict[str, RuleLevels]
+    by_kind: dict[tuple[str, str], RuleLevels] = field(default_factory=dict)
+
+    def get(self, rule: str, site_kind: str | None = None) -> RuleLevels | None:
+        if site_kind is not None and (rule, site_kind) in self.by_kind:
+            return self.by_kind[(rule, site_kind)]
+        return self.rules.get(rule)
 
 
-def load_levels(path: Path | None) -> dict[str, RuleLevels]:
+def _levels(bound: Bound, **values: float) -> RuleLevels:
+    return RuleLevels(bound, tuple(values.items()))
+
+
+#: Used when the rules file lacks a rule; the values `config/alerts.yaml` ships with.
+DEFAULT_LEVELS = AlertLevels(
+    rules={
+        "odor_nh3_high": _levels("above", warning=2.0, critical=4.3),
+        "odor_h2s_high": _levels("above", warning=0.03, critical=0.23),
+        "station_fill_high": _levels("above", warning=85.0, critical=95.0),
+        "sprayer_liquid_low": _levels("below", warning=15.0),
+        "toilet_crowded": _levels("above", info=20.0),
+        "battery_low": _levels("below", warning=15.0),
+    },
+    by_kind={
+        ("odor_nh3_high", "transfer_station"): _levels("above", warning=5.7, critical=28.7),
+        ("odor_h2s_high", "transfer_station"): _levels("above", warning=0.23, critical=7.2),
+    },
+)
+
+
+def load_levels(path: Path | None) -> AlertLevels:
     """The defaults, overridden by every rule of `path` whose bounds can be read."""
-    levels = dict(DEFAULT_LEVELS)
     if path is None or not path.is_file():
-        return levels
+        return DEFAULT_LEVELS
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
-        return levels
+        return DEFAULT_LEVELS
+    rules, by_kind = dict(DEFAULT_LEVELS.rules), dict(DEFAULT_LEVELS.by_kind)
     for name, rule in _rules(document).items():
         found = rule_levels(rule)
         if found is not None:
-            levels[name] = found
-    return levels
+            rules[name] = found
+        kinds = rule.get("site_kind")
+        for kind, override in (kinds.items() if isinstance(kinds, Mapping) else ()):
+            found = rule_levels(override) if isinstance(override, Mapping) else None
+            if found is not None:
+                by_kind[(name, str(kind))] = found
+    return AlertLevels(rules, by_kind)
 
 
 def _rules(document: Any) -> dict[str, Mapping[str, Any]]:
@@ -65,21 +98,19 @@ def _rules(document: Any) -> dict[str, Mapping[str, Any]]:
 
 
 def rule_levels(rule: Mapping[str, Any]) -> RuleLevels | None:
-    """Bounds from `levels: {warning: {above: 2}, critical: {above: 5}}`, or a flat rule."""
+    """Bounds from `levels: {warning: {above: 2}, ...}`, or a flat `above: 2` + `severity`."""
     levels = rule.get("levels")
     if not isinstance(levels, Mapping):
         levels = {str(rule.get("severity", "warning")): rule}
-    bounds: dict[str, tuple[Bound, float]] = {}
-    for severity in ("warning", "critical"):
+    found: list[tuple[str, tuple[Bound, float]]] = []
+    for severity in SEVERITIES:
         level = levels.get(severity)
-        found = _bound(level) if isinstance(level, Mapping) else None
-        if found is not None:
-            bounds[severity] = found
-    if not bounds:
+        bound = _bound(level) if isinstance(level, Mapping) else None
+        if bound is not None:
+            found.append((severity, bound))
+    if not found:
         return None
-    bound = next(iter(bounds.values()))[0]
-    warning, critical = (bounds.get(s, (bound, None))[1] for s in ("warning", "critical"))
-    return RuleLevels(bound, warning=warning, critical=critical)
+    return RuleLevels(found[0][1][0], tuple((sev, value) for sev, (_, value) in found))
 
 
 def _bound(level: Mapping[str, Any]) -> tuple[Bound, float] | None:

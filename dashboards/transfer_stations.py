@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from grafana_foundation_sdk.builders import statetimeline, table, timeseries
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
@@ -11,7 +9,7 @@ from dashboards import variables
 from dashboards.document import section, skeleton
 from dashboards.influxql import PLACE_MATCH, InfluxQL
 from dashboards.panels import bool_colours, graph, grid, timeline, transformation, value_colours
-from dashboards.thresholds import RuleLevels
+from dashboards.thresholds import AlertLevels, RuleLevels
 
 UID = "sanitel-transfer-stations"
 TITLE = "Sanitel / Transfer stations"
@@ -20,7 +18,7 @@ WHERE = f"{PLACE_MATCH} AND \"site_kind\" = '{KIND}' AND $timeFilter"
 COMPACTOR_COLOURS = {"idle": "blue", "running": "green", "fault": "red"}
 
 
-def build(levels: Mapping[str, RuleLevels]) -> Dashboard:
+def build(levels: AlertLevels) -> Dashboard:
     board = skeleton(
         UID, TITLE,
         "Container fill and weight, compactor state over time, faults and odor at the "
@@ -33,8 +31,8 @@ def build(levels: Mapping[str, RuleLevels]) -> Dashboard:
     board.with_panel(compactor_state()).with_panel(door())
     board.with_panel(faults())
     board.with_row(section("Odor at the station"))
-    board.with_panel(odor("NH3", "nh3_ppm", levels.get("odor_nh3_high")))
-    board.with_panel(odor("H2S", "h2s_ppm", levels.get("odor_h2s_high")))
+    board.with_panel(odor("NH3", "nh3_ppm", levels.get("odor_nh3_high", KIND)))
+    board.with_panel(odor("H2S", "h2s_ppm", levels.get("odor_h2s_high", KIND)))
     return board
 
 
