@@ -67,6 +67,11 @@ class AlertEngine:
         rules = load_rules(rules_path)
         return cls(rules, registry, IncidentStore(store_path(state_dir)))
 
+    @property
+    def rules(self) -> list[str]:
+        """The names of the rules in force (with the built-in `offline`)."""
+        return self._rules.names()
+
     # -- inputs -----------------------------------------------------------------------------
 
     def on_reading(self, device: Device, reading: Reading, ts_ms: int, received_ms: int

@@ -1,0 +1,151 @@
+"""`sanitel alerts list` and `sanitel alerts ack ID`: the crews' view of the incident store."""
+
+from __future__ import annotations
+
+import sqlite3
+import ssl
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import paho.mqtt.client as mqtt
+import typer
+from paho.mqtt.enums import CallbackAPIVersion
+from rich.console import Console
+from rich.table import Table
+
+from ingest.alerts.events import Incident
+from ingest.alerts.store import AlertStoreError, IncidentStore, store_path
+from ingest.alerts.wording import duration
+from ingest.settings import ConfigError, MqttSettings, Settings, load
+
+ACK_TOPIC = "sanitation/v1/_ack"
+
+app = typer.Typer(help="Active alerts: list them, acknowledge one.", no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", envvar="SANITEL_CONFIG", help="Configuration YAML file."),
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load(config)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def _open_incidents(settings: Settings) -> list[Incident]:
+    path = store_path(settings.state_dir)
+    if not path.exists():
+        return []
+    try:
+        store = IncidentStore(path, readonly=True)
+        try:
+            return store.open_incidents()
+        finally:
+            store.close()
+    except (AlertStoreError, sqlite3.Error) as exc:
+        typer.echo(f"alert store {path}: cannot be read ({exc})", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command("list")
+def list_alerts(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON array instead of a table.")] = False,
+) -> None:
+    """Show the open incidents: site, rule, severity, value, age, acknowledged by."""
+    settings = _settings(config)
+    incidents = _open_incidents(settings)
+    now_ms = int(time.time() * 1000)
+    if as_json:
+        rows = [_as_dict(incident, now_ms) for incident in incidents]
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    console = Console()
+    if not incidents:
+        console.print("No active alerts.")
+        return
+    table = Table(title=f"{len(incidents)} active alert(s)")
+    for column in ("site", "device", "rule", "severity", "value", "age", "acknowledged by",
+                   "alert id"):
+        table.add_column(column)
+    for incident in incidents:
+        table.add_row(
+            incident.site_name, incident.device_id, incident.rule, incident.severity,
+            _value(incident), duration(max(0, now_ms - incident.started_ms)),
+            incident.acknowledged_by or "", incident.alert_id,
+        )
+    console.print(table)
+
+
+@app.command("ack")
+def ack_alert(
+    alert_id: Annotated[str, typer.Argument(help="The alert_id to acknowledge.")],
+    by: Annotated[str, typer.Option("--by", help="Who acknowledges.")] = "cli",
+    config: ConfigOption = None,
+) -> None:
+    """Acknowledge an active alert: published to sanitation/v1/_ack for the pipeline."""
+    settings = _settings(config)
+    known = {incident.alert_id: incident for incident in _open_incidents(settings)}
+    incident = known.get(alert_id)
+    if incident is None:
+        typer.echo(f"no active alert with id {alert_id!r} in {store_path(settings.state_dir)}; "
+                   "see `sanitel alerts list`", err=True)
+        raise typer.Exit(1)
+    payload = orjson.dumps({"alert_id": alert_id, "by": by})
+    try:
+        _publish(settings.mqtt, ACK_TOPIC, payload)
+    except (OSError, RuntimeError, ValueError) as exc:
+        typer.echo(f"cannot publish the ack to {settings.mqtt.host}:{settings.mqtt.port}: {exc}",
+                   err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"acknowledged {alert_id} ({incident.rule} at {incident.site_name}) by {by}")
+
+
+def _publish(settings: MqttSettings, topic: str, payload: bytes, timeout_s: float = 10) -> None:
+    """Publish one message QoS 1 and wait for the broker's PUBACK."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                         client_id=f"sanitel-ack-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
+    if settings.username:
+        password = settings.password.get_secret_value() if settings.password else None
+        client.username_pw_set(settings.username, password)
+    if settings.tls:
+        client.tls_set(
+            ca_certs=str(settings.ca_file) if settings.ca_file else None,
+            certfile=str(settings.cert_file) if settings.cert_file else None,
+            keyfile=str(settings.key_file) if settings.key_file else None,
+            cert_reqs=ssl.CERT_NONE if settings.tls_insecure else ssl.CERT_REQUIRED,
+        )
+        client.tls_insecure_set(settings.tls_insecure)
+    client.connect(settings.host, settings.port, keepalive=30)
+    client.loop_start()
+    try:
+        info = client.publish(topic, payload, qos=1)
+        info.wait_for_publish(timeout_s)
+        if not info.is_published():
+            raise RuntimeError(f"no PUBACK from the broker within {timeout_s:g} s")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _value(incident: Incident) -> str:
+    value = incident.value
+    if value is None:
+        return ""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _as_dict(incident: Incident, now_ms: int) -> dict[str, object]:
+    event = orjson.loads(incident.event(now_ms).payload())
+    assert isinstance(event, dict)
+    event["site_name"] = incident.site_name
+    event["age_s"] = round(max(0, now_ms - incident.started_ms) / 1000, 1)
+    return event
