@@ -1,0 +1,146 @@
+"""Driving a `Simulator` against a publisher on the simulated clock: the async edge.
+
+`run` announces every device online (retained), publishes each reading when the
+simulated clock reaches it (or one per device with `once`), keeps to a rate cap, and on
+a clean stop announces every device offline. The publisher only needs an async
+`publish(message)`; `MqttPublisher` is the real one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from simulators.clock import SimClock
+from simulators.engine import STATUS, Message, Simulator
+from simulators.tally import Tally
+
+#: Readings generated per pass; the loop yields to the event loop between passes.
+CHUNK = 500
+PROGRESS_EVERY_S = 0.5
+
+
+class Publisher(Protocol):
+    async def publish(self, message: Message) -> None: ...
+
+
+@dataclass
+class RunStats:
+    """Figures for the progress view, updated as messages go out."""
+
+    started: float = field(default_factory=time.monotonic)
+    sim_ms: int = 0
+    telemetry: int = 0
+    status: int = 0
+    #: Telemetry messages per second over the last progress interval.
+    per_second: float = 0.0
+    _mark_t: float = field(default_factory=time.monotonic)
+    _mark_n: int = 0
+
+    def count(self, message: Message) -> None:
+        if message.expect == STATUS:
+            self.status += 1
+        else:
+            self.telemetry += 1
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now > self._mark_t:
+            self.per_second = (self.telemetry - self._mark_n) / (now - self._mark_t)
+        self._mark_t, self._mark_n = now, self.telemetry
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+
+class RateLimit:
+    """At most `per_s` messages a second (a token bucket holding one second's worth)."""
+
+    def __init__(self, per_s: float | None) -> None:
+        self.per_s = per_s
+        self._tokens = float(per_s or 0)
+        self._t = time.monotonic()
+
+    async def acquire(self) -> None:
+        if not self.per_s:
+            return
+        while True:
+            now = time.monotonic()
+            self._tokens = min(self.per_s, self._tokens + (now - self._t) * self.per_s)
+            self._t = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return
+            await asyncio.sleep((1 - self._tokens) / self.per_s)
+
+
+async def run(
+    sim: Simulator,
+    publisher: Publisher,
+    clock: SimClock,
+    *,
+    duration_s: float | None = None,
+    readings: int | None = None,
+    once: bool = False,
+    rate: float | None = None,
+    stop: asyncio.Event | None = None,
+    on_progress: Callable[[RunStats], None] | None = None,
+) -> Tally:
+    """Publish until `duration_s` (wall) has passed, `readings` readings are out, `stop` is
+    set, or, with `once`, every device has sent one reading. Returns the simulator's tally."""
+    stop = stop or asyncio.Event()
+    stats = RunStats(sim_ms=clock.now_ms())
+    limit = RateLimit(rate)
+    last_progress = 0.0
+
+    async def send(messages: Iterable[Message], interruptible: bool = True) -> None:
+        nonlocal last_progress
+        for n, message in enumerate(messages):
+            if interruptible and stop.is_set():
+                return
+            await limit.acquire()
+            await publisher.publish(message)
+            stats.count(message)
+            if n % 200 == 199:
+                await asyncio.sleep(0)
+            if on_progress and time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+                last_progress = time.monotonic()
+                stats.tick()
+                on_progress(stats)
+
+    deadline = None if duration_s is None else time.monotonic() + duration_s
+    await send(sim.status(online=True), interruptible=False)
+    if once:
+        await send(sim.take(len(sim.devices)))
+    while not once and not stop.is_set():
+        left_s = None if deadline is None else deadline - time.monotonic()
+        if (left_s is not None and left_s <= 0) or (
+            readings is not None and sim.readings_done >= readings
+        ):
+            break
+        stats.sim_ms = clock.now_ms()
+        chunk = CHUNK if readings is None else min(CHUNK, readings - sim.readings_done)
+        batch = sim.due(stats.sim_ms, limit=chunk)
+        if batch:
+            await send(batch)
+            continue
+        next_due = sim.next_due_ms()
+        wait_s = 0.25 if next_due is None else min(0.25, clock.wall_delay_s(next_due))
+        if left_s is not None:
+            wait_s = min(wait_s, left_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(wait_s, 0.001))
+        if on_progress:
+            stats.tick()
+            on_progress(stats)
+    if not once:
+        await send(sim.status(online=False), interruptible=False)
+    if on_progress:
+        stats.tick()
+        on_progress(stats)
+    return sim.tally
