@@ -20,6 +20,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+#: The checkout's `config/`: the shipped registry and rules are the defaults.
+SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config"
+
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -106,8 +109,8 @@ class Settings(BaseSettings):
     #: The YAML file read by `load`; set per call, not a setting itself.
     _yaml_file: ClassVar[Path | None] = None
 
-    registry: Path = Path("config/registry.yaml")
-    alerts: Path = Path("config/alerts.yaml")
+    registry: Path = SHIPPED_CONFIG / "registry.yaml"
+    alerts: Path = SHIPPED_CONFIG / "alerts.yaml"
     data_dir: Path = Path("sanitel-data")
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     influx: InfluxSettings = Field(default_factory=InfluxSettings)

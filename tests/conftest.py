@@ -166,3 +166,84 @@ def run_ingest(
     for handle in started:
         if handle.proc.poll() is None:
             handle.kill()
+
+
+class MqttTestClient:
+    """A plain paho client for tests: publish and wait, subscribe and collect."""
+
+    def __init__(self, host: str, port: int) -> None:
+        import threading
+
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self._lock = threading.Lock()
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self._subscribed = threading.Event()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4().hex[:8]}")
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.connect(host, port)
+        self.client.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, msg.payload, msg.retain))
+
+    def publish(self, topic: str, payload: bytes | str | dict[str, Any], qos: int = 1,
+                retain: bool = False) -> None:
+        import json
+
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        info.wait_for_publish(10)
+
+    def subscribe(self, topic_filter: str) -> None:
+        self._subscribed.clear()
+        self.client.subscribe(topic_filter, qos=1)
+        assert self._subscribed.wait(10), f"no SUBACK for {topic_filter}"
+
+    def wait_for(self, predicate: Callable[[list[tuple[str, bytes, bool]]], bool],
+                 timeout: float = 15) -> list[tuple[str, bytes, bool]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                snapshot = list(self.messages)
+            if predicate(snapshot):
+                return snapshot
+            time.sleep(0.05)
+        raise AssertionError(f"condition not met in {timeout} s; got {snapshot[-10:]}")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def mqtt(mosquitto: Mosquitto) -> Iterator[MqttTestClient]:
+    client = MqttTestClient(mosquitto.host, mosquitto.port)
+    yield client
+    client.close()
+
+
+def wait_rows(influxd: Influxd, query: str, db: str, count: int = 1,
+              timeout: float = 15) -> list[dict[str, Any]]:
+    """Poll an InfluxQL query until it returns at least `count` rows."""
+    deadline = time.monotonic() + timeout
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        try:
+            rows = influxd.rows(query, db)
+        except Exception:
+            rows = []
+        if len(rows) >= count:
+            return rows
+        time.sleep(0.1)
+    raise AssertionError(f"{query!r} returned {len(rows)} rows, wanted {count}: {rows[:5]}")
+
+
+@pytest.fixture
+def rows_of(influxd: Influxd) -> Callable[..., list[dict[str, Any]]]:
+    """`rows_of(query, db, count=1, timeout=15)`: wait for rows in the session's influxd."""
+    return lambda query, db, count=1, timeout=15: wait_rows(influxd, query, db, count, timeout)
