@@ -121,6 +121,10 @@ class MqttReceiver:
         self._wakeup.clear()
         self._signalled = False
 
+    def wake(self) -> None:
+        """End a `wait` early (from the event loop's thread)."""
+        self._wakeup.set()
+
     def ack(self, arrival: Arrival) -> None:
         if arrival.qos and arrival.generation == self.generation:
             self._client.ack(arrival.mid, arrival.qos)

@@ -93,11 +93,18 @@ class Pipeline:
 
     async def _receive(self, stop: asyncio.Event) -> None:
         rx = self.rx
+
+        async def wake_on_stop() -> None:
+            await stop.wait()
+            rx.wake()
+
+        waker = asyncio.create_task(wake_on_stop())
         while not stop.is_set():
             await rx.wait(self._flush_s)
             self._handle_slice(SLICE)
             await self._flush_if_due()
             await asyncio.sleep(0)
+        await waker
 
     def _handle_slice(self, limit: int) -> None:
         inbox = self.rx.inbox

@@ -247,3 +247,14 @@ def wait_rows(influxd: Influxd, query: str, db: str, count: int = 1,
 def rows_of(influxd: Influxd) -> Callable[..., list[dict[str, Any]]]:
     """`rows_of(query, db, count=1, timeout=15)`: wait for rows in the session's influxd."""
     return lambda query, db, count=1, timeout=15: wait_rows(influxd, query, db, count, timeout)
+
+
+@pytest.fixture
+def ingest_for_hostile(run_ingest: Callable[..., IngestProcess]) -> IngestProcess:
+    return run_ingest()
+
+
+@pytest.fixture
+def mqtt_dlq(mqtt: MqttTestClient) -> MqttTestClient:
+    mqtt.subscribe("sanitation/v1/_dlq/#")
+    return mqtt
