@@ -73,9 +73,9 @@ def list_alerts(
         console.print("No active alerts.")
         return
     table = Table(title=f"{len(incidents)} active alert(s)")
-    for column in ("site", "device", "rule", "severity", "value", "age", "acknowledged by",
-                   "alert id"):
+    for column in ("site", "device", "rule", "severity", "value", "age", "acknowledged by"):
         table.add_column(column)
+    table.add_column("alert id", no_wrap=True)  # whole, to copy into `sanitel alerts ack`
     for incident in incidents:
         table.add_row(
             incident.site_name, incident.device_id, incident.rule, incident.severity,
