@@ -94,7 +94,8 @@ def _device_lines(
                    "rssi_dbm": float(-60 - rng.randrange(30)), "seq": seq}
         yield line(MEASUREMENTS[code], tags, fields, ts)
     if dev == "WC-0003-SP-1":
-        yield line("device_status", status_tags, {"online": False}, start + (minutes - 5) * MINUTE_MS)
+        offline_at = start + (minutes - 5) * MINUTE_MS
+        yield line("device_status", status_tags, {"online": False}, offline_at)
 
 
 def _reading(code: str, minute: int, rng: random.Random) -> dict[str, object]:
