@@ -6,10 +6,10 @@ import asyncio
 import random
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 import pytest
+from alert_hooks import Hook
 
 from ingest.alerts import AlertEvent, WebhookNotifier
 from ingest.alerts.webhooks import backoff_s
@@ -21,43 +21,6 @@ EVENT = AlertEvent(
     "NH3 3.4 ppm above 2 ppm for 2 min at People's Park North (WC-0001-OD-1)", None,
     1_795_500_000_000,
 )
-
-
-class Hook:
-    """A local HTTP server answering POSTs with the given statuses in turn (last one repeats);
-    `hang=True`: it holds every request until released."""
-
-    def __init__(self, statuses: list[int], hang: bool = False) -> None:
-        self.statuses = statuses
-        self.bodies: list[bytes] = []
-        self.arrived = threading.Event()
-        self.release = threading.Event()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.bodies.append(body)
-                hook.arrived.set()
-                if hang:
-                    hook.release.wait(30)
-                status = hook.statuses[min(len(hook.bodies), len(hook.statuses)) - 1]
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
