@@ -56,7 +56,7 @@ class FaultRates:
         for kind, rate in self.rates.items():
             if not 0 <= rate <= 1:
                 raise FaultRateError(f"fault {kind}: rate {rate} is not between 0 and 1")
-        if sum(self.rates.values()) > 1:
+        if sum(self.rates.values()) > 1 + 1e-9:
             raise FaultRateError(
                 f"fault rates add up to {sum(self.rates.values()):.3f}; at most 1 is possible"
             )

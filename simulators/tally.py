@@ -54,7 +54,7 @@ class Tally:
             "stored": self.stored,
             "stored_by_measurement": dict(sorted(self.stored_by_measurement().items())),
             "rejected": dict(sorted(self.rejected.items())),
-            "faults": dict(sorted(self.faults.items())),
+            "faults": {str(k): v for k, v in sorted(self.faults.items())},
             "duplicates": self.duplicates,
             "stuck_readings": self.stuck_readings,
             "burst_readings": self.burst_readings,

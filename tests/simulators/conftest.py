@@ -1,0 +1,53 @@
+"""Helpers for the simulator tests: a reference classifier for what the pipeline must do."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from devices.registry import DEVICE_TYPES
+from devices.sites import Registry
+from simulators.city import generate_city
+from simulators.clock import parse_start
+
+START_MS = parse_start("2026-11-24T00:00:00+08:00")
+MAX_PAYLOAD = 16 * 1024
+MAX_FUTURE_MS = 5 * 60 * 1000
+#: pydantic error types that mean "right type, wrong value".
+RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
+
+
+def classify(topic: str, payload: bytes, registry: Registry, now_ms: int) -> str:
+    """What SPEC section 3 says the pipeline does with a message: `stored` or the reason."""
+    if len(payload) > MAX_PAYLOAD:
+        return "payload_too_large"
+    _, _, site_id, device_type, device_id, _ = topic.split("/")
+    try:
+        data: Any = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return "malformed_json"
+    device = registry.devices.get(device_id)
+    if device is None:
+        return "unknown_device"
+    if device.site.id != site_id or device.type != device_type:
+        return "device_mismatch"
+    if not isinstance(data, dict):
+        return "schema_invalid"
+    try:
+        reading = DEVICE_TYPES[device_type].model_validate(data)
+    except ValidationError as exc:
+        kinds = {error["type"] for error in exc.errors()}
+        return "out_of_range" if kinds <= RANGE_ERRORS else "schema_invalid"
+    if reading.device_id not in (None, device_id):
+        return "device_mismatch"
+    if reading.ts_ms(now_ms) > now_ms + MAX_FUTURE_MS:
+        return "clock_skew"
+    return "stored"
+
+
+@pytest.fixture(scope="session")
+def city() -> Registry:
+    return Registry.from_dict(generate_city(40, seed=7))
