@@ -147,9 +147,11 @@ def site_map() -> geomap.Panel:
 
 
 def active_alerts() -> table.Panel:
+    """Alerts whose last state is firing or acknowledged; `value_text` holds non-numbers."""
     query = InfluxQL(f"""
-        SELECT "state", "value", "threshold", "message", "alert_id" FROM
-            (SELECT last("state") AS "state", "value", "threshold", "message", "alert_id"
+        SELECT "state", "value", "value_text", "threshold", "message", "alert_id" FROM
+            (SELECT last("state") AS "state", "value", "value_text", "threshold", "message",
+                    "alert_id"
              FROM "alerts" WHERE {SITE_MATCH} AND {ALERT_LOOKBACK}
              GROUP BY "site_id", "device_id", "rule", "severity")
         WHERE "state" != 'resolved'

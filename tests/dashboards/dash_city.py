@@ -119,8 +119,10 @@ def _alert_lines(now_ms: int) -> list[str]:
     def alert(site: str, dev: str, rule: str, severity: str, state: str, ago_min: int,
               value: float, threshold: float) -> str:
         tags = {"site_id": site, "device_id": dev, "rule": rule, "severity": severity}
-        fields = {"state": state, "value": value, "threshold": threshold,
-                  "alert_id": f"{dev}:{rule}", "message": f"{rule} {value} vs {threshold}"}
+        fields: dict[str, object] = {"state": state, "value": value, "threshold": threshold}
+        if rule == "offline":  # the engine's value for a last will: a bool, as text
+            fields = {"state": state, "value_text": "false"}
+        fields |= {"alert_id": f"{dev}:{rule}", "message": f"{rule} {value} vs {threshold}"}
         return line("alerts", tags, fields, now_ms - ago_min * MINUTE_MS)
 
     return [

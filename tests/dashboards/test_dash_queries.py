@@ -1,8 +1,9 @@
 """Every panel query, with its template variables filled in as Grafana fills them, runs
 against a real influxd holding a city's data, parses, and returns at least one series.
 
-The city comes from `dash_city`: line protocol shaped exactly like the pipeline's
-points (SPEC section 5 plus the pipeline's own measurements).
+Two cities: the simulated one, through the whole data path (`sanitel simulate` ->
+mosquitto -> `sanitel ingest` -> influxd), and `dash_city`, line protocol shaped like
+the pipeline's points, whose rare events (escalated alerts, faults) are known exactly.
 """
 
 from __future__ import annotations
