@@ -73,6 +73,12 @@ class WebhookNotifier:
         """Queue `event` for every URL; returns at once. Call from the event loop."""
         if self._client is None or not self._slots:
             return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            log.error("webhooks: submit() called outside the event loop; alert %s not sent",
+                      event.alert_id)
+            return
         body = event.payload()
         for url in self._slots:
             if len(self._tasks) >= MAX_PENDING:
@@ -80,7 +86,7 @@ class WebhookNotifier:
                 log.error("webhooks: %d deliveries pending; dropped alert %s for %s",
                           MAX_PENDING, event.alert_id, url)
                 continue
-            task = asyncio.get_running_loop().create_task(self._deliver(url, body, event))
+            task = loop.create_task(self._deliver(url, body, event))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
