@@ -14,6 +14,13 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard as DashboardModel
 from grafana_foundation_sdk.models.dashboard import DashboardCursorSync
 
+from dashboards.influxql import DATASOURCE_TYPE, DATASOURCE_UID
+
+#: Alert incidents opening, for annotations (tags are columns in table results).
+ALERTS_FIRED = (
+    'SELECT "message", "rule", "severity", "site_id", "device_id" FROM "alerts" '
+    "WHERE \"state\" = 'firing' AND $timeFilter"
+)
 #: Grafana 11's dashboard schema; the SDK's panels already use its shape (no legacy graph).
 SCHEMA_VERSION = 39
 FOLDER_TITLE = "Sanitel"
@@ -44,6 +51,19 @@ def section(title: str) -> Row:
     return Row(title).collapsed(False)
 
 
+def dashboard_annotations(by_site: bool) -> dict[str, Any]:
+    """Grafana's built-in annotations, and the alerts that fired (at the chosen sites)."""
+    query = ALERTS_FIRED + (' AND "site_id" =~ /^$site$/' if by_site else "")
+    return {"list": [
+        {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+         "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
+         "name": "Annotations & Alerts", "type": "dashboard"},
+        {"datasource": {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID},
+         "enable": True, "hide": False, "iconColor": "red", "name": "Alerts fired",
+         "query": query, "textColumn": "message", "tagsColumn": "rule,severity"},
+    ]}
+
+
 def render(board: Dashboard | DashboardModel) -> dict[str, Any]:
     """The dashboard JSON: panel ids 1.. in layout order, no nulls Grafana would trip on."""
     model = board.build() if isinstance(board, Dashboard) else board
@@ -53,7 +73,10 @@ def render(board: Dashboard | DashboardModel) -> dict[str, Any]:
         panel["id"] = number
         if panel.get("options") is None and panel.get("type") != "row":
             panel["options"] = {}
-    for variable in document.get("templating", {}).get("list", []):
+    variables = document.get("templating", {}).get("list", [])
+    by_site = any(variable["name"] == "site" for variable in variables)
+    document["annotations"] = dashboard_annotations(by_site)
+    for variable in variables:
         variable.pop("id", None)  # the SDK puts a zero UUID here; Grafana keys variables by name
     return document
 

@@ -7,7 +7,7 @@ queries match them with `=~ /^$site$/`.
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import QueryVariable
-from grafana_foundation_sdk.models.dashboard import VariableRefresh, VariableSort
+from grafana_foundation_sdk.models.dashboard import VariableOption, VariableRefresh, VariableSort
 
 from dashboards.influxql import DATASOURCE
 
@@ -20,10 +20,11 @@ def _tag_values(name: str, label: str, query: str) -> QueryVariable:
         .label(label)
         .datasource(DATASOURCE)
         .query(query)
-        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
         .sort(VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC)
         .multi(True)
         .include_all(True)
+        .current(VariableOption(selected=True, text=["All"], value=["$__all"]))
     )
 
 

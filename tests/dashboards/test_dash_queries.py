@@ -75,11 +75,18 @@ def city_db(influxd: Influxd) -> str:
     return database
 
 
+def queries(board: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, target) of every query a dashboard sends: panel targets and annotations."""
+    found = [(f"{panel['title']}:{target['refId']}", target)
+             for panel in board["panels"] for target in panel.get("targets", [])]
+    found += [(f"annotation {a['name']}", a) for a in board["annotations"]["list"] if "query" in a]
+    return found
+
+
 PANEL_TARGETS = [
-    pytest.param(stem, panel["title"], target, id=f"{stem}:{panel['title']}:{target['refId']}")
+    pytest.param(stem, where, target, id=f"{stem}:{where}")
     for stem, board in BOARDS.items()
-    for panel in board["panels"] if panel["type"] != "row"
-    for target in panel["targets"]
+    for where, target in queries(board)
 ]
 
 
@@ -99,10 +106,9 @@ def test_panel_query_returns_data(
 def test_queries_parse_with_one_site_chosen(influxd: Influxd, city_db: str, stem: str) -> None:
     variables = resolve_variables(influxd, city_db, BOARDS[stem], "first")
     answered = 0
-    for panel in BOARDS[stem]["panels"]:
-        for target in panel.get("targets", []):
-            run(influxd, city_db, fill_in(target["query"], variables))
-            answered += 1
+    for _, target in queries(BOARDS[stem]):
+        run(influxd, city_db, fill_in(target["query"], variables))
+        answered += 1
     assert answered >= 5
 
 

@@ -80,6 +80,7 @@ def test_datasource_references_resolve_to_the_provisioned_datasource(
     refs = 0
     for board in boards.values():
         holders = [*panels(board), *board["templating"]["list"]]
+        holders += [a for a in board["annotations"]["list"] if not a.get("builtIn")]
         holders += [t for p in panels(board) for t in p["targets"]]
         for holder in holders:
             ref = holder["datasource"]
@@ -105,8 +106,18 @@ def test_queries_use_only_defined_variables(boards: dict[str, dict[str, Any]]) -
         defined = {v["name"] for v in board["templating"]["list"]} | BUILTINS
         texts = [t["query"] for p in panels(board) for t in p["targets"]]
         texts += [v["query"] for v in board["templating"]["list"]]
+        texts += [a["query"] for a in board["annotations"]["list"] if "query" in a]
         used = {name for text in texts for name in re.findall(r"\$(\w+)", text)}
         assert used <= defined, f"{stem}: undefined {used - defined}"
+
+
+def test_every_dashboard_annotates_fired_alerts(boards: dict[str, dict[str, Any]]) -> None:
+    for stem, board in boards.items():
+        annotations = board["annotations"]["list"]
+        assert annotations[0]["builtIn"] == 1, stem
+        (alerts,) = [a for a in annotations if a["name"] == "Alerts fired"]
+        assert alerts["query"].startswith('SELECT "message"') and alerts["textColumn"] == "message"
+        assert ("$site" in alerts["query"]) == (stem != "pipeline")
 
 
 def test_place_dashboards_have_district_and_site_variables(
@@ -117,6 +128,7 @@ def test_place_dashboards_have_district_and_site_variables(
         assert list(variables) == ["district", "site"]
         for variable in variables.values():
             assert variable["type"] == "query" and variable["multi"] and variable["includeAll"]
+            assert variable["current"]["value"] == ["$__all"]
             assert variable["query"].startswith("SHOW TAG VALUES FROM \"sites\"")
         assert "$district" in variables["site"]["query"]
 
