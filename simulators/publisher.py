@@ -83,6 +83,7 @@ class _Link:
         client.reconnect_delay_set(1, 5)
         client.on_connect = self._on_connect
         client.on_publish = self._on_publish
+        client.on_connect_fail = self._on_connect_fail
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
@@ -90,6 +91,10 @@ class _Link:
         else:
             self.connects += 1
             self.error = None
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        if not self.connects:
+            self.error = "connection failed (nothing listening there, or the network is down)"
 
     def _on_publish(self, client: Any, userdata: Any, mid: Any, reason: Any, props: Any) -> None:
         self.done += 1

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from devices.registry import DEVICE_TYPES
@@ -51,3 +57,37 @@ def classify(topic: str, payload: bytes, registry: Registry, now_ms: int) -> str
 @pytest.fixture(scope="session")
 def city() -> Registry:
     return Registry.from_dict(generate_city(40, seed=7))
+
+
+@dataclass
+class CityFile:
+    path: Path
+    registry: Registry
+
+    @property
+    def device_ids(self) -> set[str]:
+        return set(self.registry.devices)
+
+
+def unique_city(directory: Path, sites: int, seed: int = 1) -> CityFile:
+    """A generated city whose ids no other test uses (the broker keeps retained statuses)."""
+    tag = uuid.uuid4().hex[:6].upper()
+    text = yaml.safe_dump(generate_city(sites, seed), sort_keys=False)
+    text = text.replace("WC-", f"WC{tag}-").replace("TS-", f"TS{tag}-")
+    path = directory / f"city-{tag}.yaml"
+    path.write_text(text)
+    return CityFile(path, Registry.load(path))
+
+
+def simulate_cmd(broker: Any, city: CityFile, *args: str) -> list[str]:
+    return [
+        sys.executable, "-m", "simulators", "--host", broker.host, "--port", str(broker.port),
+        "--registry", str(city.path), "--quiet", *args,
+    ]  # fmt: skip
+
+
+def simulator_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SANITEL_")}
+
+
+ROOT_DIR = Path(__file__).resolve().parents[2]

@@ -165,3 +165,26 @@ def test_tally_file_is_json(city: Registry, tmp_path: Path) -> None:
     assert data["rejected"] == {"out_of_range": sim.tally.rejected["out_of_range"]}
     assert data["duplicates"] == sim.tally.duplicates > 0
     assert data["stored"] == sum(data["readings"].values())
+
+
+def test_the_pipeline_validator_agrees_with_the_tally(city: Registry) -> None:
+    from ingest.rejects import Rejected
+    from ingest.validation import Validator
+
+    validator = Validator(city)
+    sim = Simulator(city, seed=3, start_ms=START_MS, faults=FaultRates.parse([], 0.5))
+    outcome: Counter[str] = Counter()
+    now_ms = START_MS
+    for m in sim.take(5_000):
+        if m.expect == DUPLICATE:
+            continue
+        try:
+            accepted = validator.check(m.topic, m.payload, now_ms)
+        except Rejected as exc:
+            outcome[str(exc.reason)] += 1
+            assert str(exc.reason) == m.expect, (m.fault, m.payload[:200])
+        else:
+            assert m.expect in (STORED, STATUS), (m.fault, m.payload[:200])
+            if m.expect == STORED:
+                now_ms = max(now_ms, accepted.ts_ms)
+    assert dict(outcome) == dict(sim.tally.rejected)
