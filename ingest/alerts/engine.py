@@ -17,36 +17,12 @@ from devices.common import Reading
 from devices.sites import Device, Registry
 from ingest.alerts import wording
 from ingest.alerts.events import ACKNOWLEDGED, FIRING, RESOLVED, AlertEvent, Incident
-from ingest.alerts.rules import (
-    OFFLINE,
-    AlertRulesError,
-    OfflineRule,
-    RuleSet,
-    apply_offline_overrides,
-    apply_overrides,
-    load_rules,
-)
+from ingest.alerts.plan import NEVER, DevicePlan, check_site_overrides, compile_plan
+from ingest.alerts.rules import OFFLINE, RuleSet, load_rules
 from ingest.alerts.store import IncidentStore, store_path
 from ingest.alerts.watch import ABOVE, BELOW, Watch
 
 log = logging.getLogger(__name__)
-_NEVER = -(2**63)
-
-
-class DevicePlan:
-    """Everything watched on one device, compiled once from the rules and its overrides."""
-
-    __slots__ = ("device", "heard_ms", "newest_ms", "offline", "offline_rule", "watches")
-
-    def __init__(self, device: Device, watches: list[Watch], offline_rule: OfflineRule) -> None:
-        self.device = device
-        self.watches = tuple(watches)
-        self.offline_rule = offline_rule
-        self.offline: Incident | None = None
-        #: Newest reading time seen: older readings change nothing.
-        self.newest_ms = _NEVER
-        #: Wall clock of the last message; None until the first sweep after start.
-        self.heard_ms: int | None = None
 
 
 class AlertEngine:
@@ -56,9 +32,9 @@ class AlertEngine:
         self._plans: dict[str, DevicePlan] = {}
         self._open: dict[str, tuple[DevicePlan | None, Watch | None, Incident]] = {}
         self._deferred: list[AlertEvent] = []
-        _check_site_overrides(rules, registry)
+        check_site_overrides(rules, registry)
         for device in registry.devices.values():
-            self._plans[device.id] = self._compile(device)
+            self._plans[device.id] = compile_plan(self._rules, device)
         self._restore()
 
     @classmethod
@@ -242,43 +218,13 @@ class AlertEngine:
     # -- set-up -----------------------------------------------------------------------------
 
     def _add(self, device: Device) -> DevicePlan:
-        plan = self._plans[device.id] = self._compile(device)
+        plan = self._plans[device.id] = compile_plan(self._rules, device)
         return plan
-
-    def _compile(self, device: Device) -> DevicePlan:
-        names = set(self._rules.names())
-        where = f"registry device {device.id!r} (site {device.site.id!r}) alerts"
-        for name in device.alerts:
-            if name not in names:
-                raise AlertRulesError(f"{where}: unknown rule {name!r}; one of "
-                                      f"{', '.join(sorted(names))}")
-        watches = []
-        for rule in self._rules.rules:
-            if not rule.applies_to(device.type):
-                if rule.name in device.alerts:
-                    raise AlertRulesError(f"{where}.{rule.name}: rule does not apply to "
-                                          f"{device.type} devices (field {rule.field!r})")
-                continue
-            rule = rule.for_site_kind(device.site.kind)
-            if rule.name in device.site.alerts:
-                rule = apply_overrides(rule, device.site.alerts[rule.name],
-                                       f"registry site {device.site.id!r} alerts.{rule.name}")
-            if rule.name in device.alerts:
-                rule = apply_overrides(rule, device.alerts[rule.name], f"{where}.{rule.name}")
-            if rule.enabled:
-                watches.append(Watch(rule))
-        offline = self._rules.offline
-        for owner, overrides in (("site", device.site.alerts), ("device", device.alerts)):
-            if OFFLINE in overrides:
-                offline = apply_offline_overrides(offline, overrides[OFFLINE],
-                                                  f"registry {owner} alerts.{OFFLINE} "
-                                                  f"of {device.id!r}")
-        return DevicePlan(device, watches, offline)
 
     def _restore(self) -> None:
         marks = self._store.marks()
         for each in self._plans.values():
-            each.newest_ms = marks.get(each.device.id, _NEVER)
+            each.newest_ms = marks.get(each.device.id, NEVER)
         orphans: list[Incident] = []
         for incident in self._store.open_incidents():
             plan: DevicePlan | None = self._plans.get(incident.device_id)
@@ -310,18 +256,3 @@ class AlertEngine:
             incident.message = f"{incident.message} [resolved: rule or device removed]"
             self._deferred.append(incident.event(now_ms))
         self._store.save(orphans, {})
-
-
-def _check_site_overrides(rules: RuleSet, registry: Registry) -> None:
-    """Site overrides must name known rules with valid keys, even on a site without devices."""
-    by_name = {rule.name: rule for rule in rules.rules}
-    for site in registry.sites.values():
-        for name, spec in site.alerts.items():
-            where = f"registry site {site.id!r} alerts.{name}"
-            if name == OFFLINE:
-                apply_offline_overrides(rules.offline, spec, where)
-            elif name in by_name:
-                apply_overrides(by_name[name].for_site_kind(site.kind), spec, where)
-            else:
-                raise AlertRulesError(f"registry site {site.id!r} alerts: unknown rule {name!r}; "
-                                      f"one of {', '.join(sorted(rules.names()))}")
