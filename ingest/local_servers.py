@@ -7,6 +7,7 @@ package binary, with its own data directory, and stops when its context exits.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import shutil
 import signal
 import socket
@@ -125,6 +126,9 @@ class Mosquitto(LocalServer):
         conf.write_text(
             f"listener {self.port} {self.host}\n"
             "allow_anonymous true\n"
+            # Run as whoever started us: as root, mosquitto would otherwise become user
+            # `mosquitto` and could not write its persistence file in our data directory.
+            f"user {getpass.getuser()}\n"
             "persistence true\n"
             f"persistence_location {self.data_dir}/\n"
             # A persistent session must hold every reading while ingest is away.

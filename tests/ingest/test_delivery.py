@@ -1,0 +1,230 @@
+"""At-least-once delivery (SPEC section 5): no good reading lost through InfluxDB outages,
+ingest crashes, broker restarts and a full spool. Every test counts distinct points in
+InfluxDB against what was published (with `seq`)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+DEVICES = [("WC-0001", "odor", "WC-0001-OD-1"), ("TS-0001", "odor", "TS-0001-OD-1")]
+
+
+class Stream:
+    """Publishes `count` odor readings at `rate`/s from its own thread, QoS 1, each with a
+    distinct (device, ts) and a global `seq`; survives broker restarts (paho reconnects)."""
+
+    def __init__(self, host: str, port: int, count: int, rate: float) -> None:
+        self.count, self.rate = count, rate
+        self.base = int(time.time() * 1000) - 7 * 86_400_000
+        self.sent = 0
+        self.client = paho.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=f"stream-{uuid.uuid4().hex[:6]}",
+                                  clean_session=False)
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(0.2, 1)
+        self._acked: set[int] = set()
+        self._mids: list[int] = []
+        self.client.on_publish = lambda c, u, mid, rc, p: self._acked.add(mid)
+        self.client.connect(host, port)
+        self.client.loop_start()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> Stream:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        for seq in range(self.count):
+            site, dtype, dev = DEVICES[seq % len(DEVICES)]
+            payload = json.dumps({"nh3_ppm": round(seq % 100 * 0.5, 2), "seq": seq,
+                                  "ts": self.base + seq})
+            # While the broker is away paho queues the message and sends it on reconnect.
+            self._mids.append(self.client.publish(
+                f"sanitation/v1/{site}/{dtype}/{dev}/telemetry", payload, qos=1).mid)
+            self.sent = seq + 1
+            delay = started + (seq + 1) / self.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    def wait_published(self, timeout: float = 120) -> None:
+        self.thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._acked.issuperset(self._mids):
+            time.sleep(0.1)
+        assert self._acked.issuperset(self._mids), "the broker did not take every reading"
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def stored_seqs(influxd: Any, db: str, base: int) -> list[int]:
+    try:
+        rows = influxd.rows(f"SELECT seq FROM odor WHERE time >= {base}ms", db)
+    except Exception:
+        return []
+    return [row["seq"] for row in rows]
+
+
+def wait_all_stored(influxd: Any, db: str, stream: Stream, timeout: float = 90) -> list[int]:
+    deadline = time.monotonic() + timeout
+    seqs: list[int] = []
+    while time.monotonic() < deadline:
+        seqs = stored_seqs(influxd, db, stream.base)
+        if len(seqs) >= stream.count:
+            break
+        time.sleep(0.25)
+    return seqs
+
+
+def assert_every_reading_once(seqs: list[int], count: int) -> None:
+    missing = sorted(set(range(count)) - set(seqs))
+    assert not missing, f"{len(missing)} readings lost, e.g. seq {missing[:10]}"
+    assert len(seqs) == count == len(set(seqs)), "a reading stored as two distinct points"
+
+
+def received_total(influxd: Any, db: str) -> int:
+    rows = influxd.rows('SELECT sum("received") AS n FROM pipeline', db)
+    return int(rows[0]["n"]) if rows else 0
+
+
+def report(name: str, **figures: Any) -> None:
+    print(f"\nDELIVERY {name}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+def test_influxdb_down_30s_mid_stream(
+    run_ingest: Callable[..., Any], fresh_influxd: Any, mosquitto: Any
+) -> None:
+    ingest = run_ingest(influx__url=fresh_influxd.url)
+    stream = Stream(mosquitto.host, mosquitto.port, count=4000, rate=100).start()
+    try:
+        time.sleep(8)
+        fresh_influxd.stop()
+        time.sleep(30)
+        assert ingest.proc.poll() is None
+        fresh_influxd.start()
+        back = time.monotonic()
+        stream.wait_published()
+        seqs = wait_all_stored(fresh_influxd, ingest.database, stream)
+        replay_s = time.monotonic() - back
+    finally:
+        stream.close()
+    assert_every_reading_once(seqs, stream.count)
+    assert "spooling" in ingest.log() and "spool replayed" in ingest.log()
+    assert ingest.stop() == 0
+    report("influx-outage", published=stream.count, stored=len(seqs),
+           lost=stream.count - len(set(seqs)), until_all_stored_s=round(replay_s, 1),
+           received=received_total(fresh_influxd, ingest.database))
+
+
+def test_ingest_killed_with_sigkill_several_times(
+    run_ingest: Callable[..., Any], influxd: Any, mosquitto: Any
+) -> None:
+    ingest = run_ingest()
+    stream = Stream(mosquitto.host, mosquitto.port, count=5000, rate=400).start()
+    kills = 0
+    try:
+        for _ in range(3):
+            time.sleep(2.5)
+            ingest.stop(signal.SIGKILL)
+            kills += 1
+            time.sleep(0.5)
+            ingest.restart()
+        stream.wait_published()
+        seqs = wait_all_stored(influxd, ingest.database, stream)
+    finally:
+        stream.close()
+    assert kills == 3
+    assert_every_reading_once(seqs, stream.count)
+    assert ingest.stop() == 0
+    report("sigkill-x3", published=stream.count, stored=len(seqs),
+           lost=stream.count - len(set(seqs)))
+
+
+def test_broker_restarted_mid_stream(
+    run_ingest: Callable[..., Any], fresh_mosquitto: Any, influxd: Any
+) -> None:
+    ingest = run_ingest(mqtt__port=fresh_mosquitto.port)
+    stream = Stream(fresh_mosquitto.host, fresh_mosquitto.port, count=4000, rate=400).start()
+    try:
+        time.sleep(3)
+        fresh_mosquitto.stop()
+        time.sleep(2)
+        fresh_mosquitto.start()
+        stream.wait_published()
+        seqs = wait_all_stored(influxd, ingest.database, stream)
+    finally:
+        stream.close()
+    assert_every_reading_once(seqs, stream.count)
+    assert ingest.log().count("connected to mqtt://") >= 2
+    assert ingest.stop() == 0
+    report("broker-restart", published=stream.count, stored=len(seqs),
+           lost=stream.count - len(set(seqs)))
+
+
+def test_spool_full_pauses_acknowledgement_and_drops_nothing(
+    run_ingest: Callable[..., Any], fresh_influxd: Any, mosquitto: Any
+) -> None:
+    ingest = run_ingest(influx__url=fresh_influxd.url, spool__max_bytes=40_000,
+                        influx__batch_size=200)
+    fresh_influxd.stop()
+    stream = Stream(mosquitto.host, mosquitto.port, count=3000, rate=1000).start()
+    try:
+        stream.wait_published()
+        ingest.wait_log("no longer acknowledging", timeout=30)
+        assert ingest.proc.poll() is None
+        fresh_influxd.start()
+        seqs = wait_all_stored(fresh_influxd, ingest.database, stream)
+    finally:
+        stream.close()
+    assert_every_reading_once(seqs, stream.count)
+    ingest.wait_log("spool has room again", timeout=30)
+    deadline = time.monotonic() + 15
+    paused: list[Any] = []
+    while time.monotonic() < deadline and not paused:
+        paused = fresh_influxd.rows("SELECT paused FROM pipeline WHERE paused = true",
+                                    ingest.database)
+        time.sleep(0.2)
+    assert paused, "the pipeline measurement never showed the pause"
+    assert ingest.stop() == 0
+
+
+def test_point_refused_by_influxdb_is_dead_lettered_others_stored(
+    run_ingest: Callable[..., Any], influxd: Any, mqtt: Any, rows_of: Callable[..., Any]
+) -> None:
+    import httpx
+
+    db = f"t_{uuid.uuid4().hex[:8]}"
+    ts = int(time.time() * 1000) - 60_000
+    influxd.query(f'CREATE DATABASE "{db}"')
+    # h2s_ppm already holds strings in this shard: a float h2s_ppm is a type conflict (400).
+    httpx.post(f"{influxd.url}/write", params={"db": db, "precision": "ms"},
+               content=f'odor,device_id=old h2s_ppm="n/a" {ts - 1000}'.encode()).raise_for_status()
+    ingest = run_ingest(influx__database=db, influx__flush_interval_ms=1000)
+    mqtt.subscribe("sanitation/v1/_dlq/#")
+    topic = "sanitation/v1/WC-0001/odor/WC-0001-OD-1/telemetry"
+    for seq in range(50):
+        reading: dict[str, Any] = {"nh3_ppm": 1.0, "seq": seq, "ts": ts + seq}
+        if seq == 25:
+            reading["h2s_ppm"] = 0.5
+        mqtt.publish(topic, reading)
+    got = mqtt.wait_for(lambda m: any("storage_rejected" in t for t, _, _ in m))
+    record = json.loads(next(p for t, p, _ in got if t.endswith("/storage_rejected")))
+    assert record["topic"] == topic and '"seq": 25' in __import__("base64").b64decode(
+        record["payload_b64"]).decode()
+    rows = rows_of(f"SELECT seq FROM odor WHERE time >= {ts}ms", db, count=49)
+    assert sorted(r["seq"] for r in rows) == [s for s in range(50) if s != 25]
+    rejects = rows_of("SELECT sum(count) AS n FROM rejects WHERE reason = 'storage_rejected'", db)
+    assert rejects[0]["n"] == 1
+    assert ingest.stop() == 0
