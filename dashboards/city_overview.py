@@ -20,7 +20,7 @@ from grafana_foundation_sdk.models.dashboard import (
     ValueMap,
     ValueMappingResult,
 )
-from grafana_foundation_sdk.models.geomap import TooltipMode
+from grafana_foundation_sdk.models.geomap import MapCenterID, TooltipMode
 
 from dashboards import variables
 from dashboards.document import section, skeleton
@@ -132,7 +132,7 @@ def site_map() -> geomap.Panel:
         .with_target(alert_level_query().ref_id("B"))
         .with_transformation(transformation("joinByField", {"byField": "site_id",
                                                             "mode": "outer"}))
-        .view(geomap.MapViewConfig().id("fit").all_layers(True).zoom(11))
+        .view(geomap.MapViewConfig().id(MapCenterID.FIT).all_layers(True).zoom(11))
         .controls(geomap.ControlsOptions().show_zoom(True).mouse_wheel_zoom(True)
                   .show_attribution(True))
         .tooltip(geomap.TooltipOptions().mode(TooltipMode.DETAILS))
