@@ -66,7 +66,9 @@ class InfluxQL(cogbuilder.Builder[cogvariants.Dataquery]):
     """Builder: `InfluxQL('SELECT ...').ref_id('B').table()`."""
 
     def __init__(self, query: str) -> None:
-        self._internal = InfluxQLQuery(" ".join(query.split()))
+        # source keeps queries on several indented lines; Grafana shows them as one line
+        lines = (line.strip() for line in query.strip().splitlines())
+        self._internal = InfluxQLQuery(" ".join(line for line in lines if line))
 
     def build(self) -> InfluxQLQuery:
         return self._internal
