@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from devices.common import Reading
 from devices.odor import OdorReading
+
+if TYPE_CHECKING:
+    from ingest.alerts import AlertEngine
+
+#: `make_engine(rules=None, city=None, state_dir=None)`, the fixture of conftest.py
+EngineFactory = Callable[..., "AlertEngine"]
 
 #: 2025-11-24T16:00:00Z
 T0 = 1_764_000_000_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,7 @@ from ingest.alerts import AlertEngine
 
 # The test modules here share data through `alert_city` (basenames are unique project-wide).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alert_city import CITY, RULES
-
-EngineFactory = Callable[..., AlertEngine]
+from alert_city import CITY, RULES, EngineFactory
 
 
 @pytest.fixture

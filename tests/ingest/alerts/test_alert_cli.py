@@ -11,8 +11,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
-from alert_city import CITY, T0, odor
-from conftest import EngineFactory
+from alert_city import CITY, T0, EngineFactory, odor
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 

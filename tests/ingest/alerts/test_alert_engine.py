@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from alert_city import CITY, MINUTE, RULES, T0, odor
-from conftest import EngineFactory
+from alert_city import CITY, MINUTE, RULES, T0, EngineFactory, odor
 
 from devices.sites import Registry
 from devices.sprayer import SprayerReading

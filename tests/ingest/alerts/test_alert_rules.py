@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alert_city import CITY, RULES
-from conftest import EngineFactory
+from alert_city import CITY, RULES, EngineFactory
 
 from devices.sites import Registry
 from ingest.alerts import AlertEngine, AlertRulesError
