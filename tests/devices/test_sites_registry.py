@@ -122,16 +122,39 @@ def test_tags_are_the_four_site_tags_escaped() -> None:
         ("a b", r"a\ b"),
         ("a,b", r"a\,b"),
         ("a=b", r"a\=b"),
-        ("a\\b", "a\\\\b"),
-        ("end\\", "end\\\\"),
         ("two\nlines", r"two\nlines"),
-        ("Wu Hou, West=1\\", r"Wu\ Hou\,\ West\=1" + "\\\\"),
         ("中文 区", r"中文\ 区"),
     ],
     ids=repr,
 )
 def test_escape_tag(raw: str, escaped: str) -> None:
     assert escape_tag(raw) == escaped
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: devices/sites.py escape_tag doubles backslashes, but InfluxDB's line protocol "
+    "unescapes only '\\,', '\\ ' and '\\=' in tags: influxd 1.6.7 (tried) stores tag "
+    "'a\\\\b' as two backslashes, so district 'a\\b' is stored as 'a\\\\b'",
+)
+def test_escape_tag_leaves_a_lone_backslash_as_is() -> None:
+    assert escape_tag("a\\b") == "a\\b"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: devices/sites.py: a district ending in a backslash gives the tag "
+    "'district=end\\\\,device_id=...', which influxd 1.6.7 (tried) refuses with 'invalid "
+    "tag format', so every reading of the site would be storage_rejected; the registry "
+    "should refuse such a value (naming the key) or write it so that InfluxDB takes it",
+)
+def test_a_district_ending_in_a_backslash_is_refused_or_writable() -> None:
+    try:
+        registry = Registry.from_dict(city(district="end\\"))
+    except RegistryError as exc:
+        assert "district" in str(exc)
+        return
+    assert "\\," not in registry.devices["WC-0001-OD-1"].tags
 
 
 def test_load_reads_yaml_and_to_dict_round_trips(tmp_path: Path) -> None:
