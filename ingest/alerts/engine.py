@@ -19,7 +19,7 @@ from ingest.alerts import wording
 from ingest.alerts.events import ACKNOWLEDGED, FIRING, RESOLVED, AlertEvent, Incident
 from ingest.alerts.plan import NEVER, DevicePlan, check_site_overrides, compile_plan
 from ingest.alerts.rules import OFFLINE, RuleSet, load_rules
-from ingest.alerts.store import IncidentStore, store_path
+from ingest.alerts.store import AlertStoreError, IncidentStore, store_path
 from ingest.alerts.watch import ABOVE, BELOW, Watch
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,9 @@ class AlertEngine:
         self._plans: dict[str, DevicePlan] = {}
         self._open: dict[str, tuple[DevicePlan | None, Watch | None, Incident]] = {}
         self._deferred: list[AlertEvent] = []
+        #: Changes the store refused (disk full, I/O error): retried on each sweep.
+        self._unsaved: dict[str, Incident] = {}
+        self._unsaved_marks: dict[str, int] = {}
         check_site_overrides(rules, registry)
         for device in registry.devices.values():
             self._plans[device.id] = compile_plan(self._rules, device)
@@ -93,7 +96,7 @@ class AlertEngine:
         else:
             incident = self._open_offline(plan, "online", False, None, ts_ms, wording.offline_lwt(
                 device.type, device.site.name, device.id))
-        self._store.save([incident], {})
+        self._save([incident], {})
         return [incident.event(ts_ms)]
 
     def on_ack(self, alert_id: str, by: str, now_ms: int) -> list[AlertEvent]:
@@ -105,12 +108,14 @@ class AlertEngine:
         incident.acknowledged_by = by
         incident.updated_ms = now_ms
         incident.message = wording.acknowledged(incident.message, by)
-        self._store.save([incident], {})
+        self._save([incident], {})
         return [incident.event(now_ms)]
 
     def sweep(self, now_ms: int) -> list[AlertEvent]:
         """Open `offline` for devices silent for `missed_intervals` x `interval_s` (wall clock)."""
         events, self._deferred = self._deferred, []
+        if self._unsaved or self._unsaved_marks:
+            self._save([], {})
         fired: list[Incident] = []
         for plan in self._plans.values():
             heard = plan.heard_ms
@@ -126,7 +131,7 @@ class AlertEngine:
                 fired.append(self._open_offline(plan, None, (now_ms - heard) / 1000,
                                                 limit_ms / 1000, now_ms, message))
         if fired:
-            self._store.save(fired, {})
+            self._save(fired, {})
             events.extend(incident.event(now_ms) for incident in fired)
         return events
 
@@ -138,6 +143,27 @@ class AlertEngine:
 
     def close(self) -> None:
         self._store.close()
+
+    def _save(self, incidents: list[Incident], marks: dict[str, int]) -> None:
+        """Commit before the events leave. A failing disk must not stop ingest: the change
+        stays in memory, is logged, and is written again on each sweep until it sticks."""
+        if self._unsaved or self._unsaved_marks:
+            self._unsaved.update((incident.alert_id, incident) for incident in incidents)
+            for device_id, ts in marks.items():
+                self._unsaved_marks[device_id] = max(ts, self._unsaved_marks.get(device_id, ts))
+            incidents, marks = list(self._unsaved.values()), dict(self._unsaved_marks)
+        try:
+            self._store.save(incidents, marks)
+        except AlertStoreError as exc:
+            if not self._unsaved and not self._unsaved_marks:
+                log.error("%s; incident changes are kept in memory and retried", exc)
+            self._unsaved = {incident.alert_id: incident for incident in incidents}
+            self._unsaved_marks = dict(marks)
+            return
+        if self._unsaved or self._unsaved_marks:
+            log.warning("alert store %s: writes work again; %d incident changes saved",
+                        self._store.path, len(self._unsaved))
+        self._unsaved, self._unsaved_marks = {}, {}
 
     # -- changes ----------------------------------------------------------------------------
 
@@ -155,7 +181,7 @@ class AlertEngine:
             touched.append(incident)
             moved = previous if watch.incident is not None and previous else None
             events.append(replace(incident.event(ts_ms), previous_severity=moved))
-        self._store.save(touched, {plan.device.id: ts_ms})
+        self._save(touched, {plan.device.id: ts_ms})
         return events
 
     def _change(self, plan: DevicePlan, watch: Watch, level: int, value: object, ts_ms: int

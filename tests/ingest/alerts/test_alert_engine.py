@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from alert_city import CITY, MINUTE, RULES, T0, EngineFactory, odor
 
 from devices.sites import Registry
 from devices.sprayer import SprayerReading
 from devices.station_terminal import StationTerminalReading
-from ingest.alerts import AlertEngine, AlertEvent
+from ingest.alerts import AlertEngine, AlertEvent, AlertStoreError
 
 REG = Registry.from_dict(CITY)
 OD1 = REG.devices["WC-0001-OD-1"]
@@ -307,3 +308,25 @@ def test_every_event_carries_every_key(make_engine: EngineFactory) -> None:
         assert event.topic() == f"sanitation/v1/_alerts/{where}"
         assert event.line().startswith("alerts,device_id=")
     assert orjson.loads(events[-2].payload())["resolved_at"] == "2025-11-24T16:06:00Z"
+
+
+def test_a_failing_store_does_not_stop_alerts_and_catches_up(
+        make_engine: EngineFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = tmp_path / "state"
+    engine = make_engine(state_dir=state)
+    store = engine._store
+    real_save = store.save
+
+    def disk_full(*_: object) -> None:
+        raise AlertStoreError(f"alert store {store.path}: write failed (database or disk is full)")
+
+    monkeypatch.setattr(store, "save", disk_full)
+    fired = feed(engine, [3, 3, 3])
+    assert states(fired) == [("firing", "warning")]  # still announced
+    assert engine.sweep(T0) == []
+    monkeypatch.setattr(store, "save", real_save)
+    engine.sweep(T0 + 1000)  # retried: written now
+    engine.close()
+    reopened = make_engine(state_dir=state)
+    assert [i.alert_id for i in reopened.active()] == [fired[0].alert_id]
+    assert feed(reopened, [3, 3, 3]) == []  # the device mark was saved too: no re-fire
