@@ -14,7 +14,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import yaml
-from test_dash_queries import BOARDS, fill_in, queries, resolve_variables, run
+from dash_queries import BOARDS, fill_in, queries, resolve_variables, run
 
 from ingest.local_servers import Influxd, Mosquitto
 
