@@ -48,8 +48,9 @@ class SiteEntry(BaseModel):
 
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     kind: Literal["toilet", "transfer_station"]
-    name: str
-    district: str
+    name: Annotated[str, Field(min_length=1)]
+    # A tag value: InfluxDB line protocol cannot carry a trailing backslash or a newline.
+    district: Annotated[str, Field(min_length=1, pattern=r"^[^\n\r\t]*[^\\\n\r\t]$")]
     lat: Annotated[float, Field(ge=-90, le=90)]
     lon: Annotated[float, Field(ge=-180, le=180)]
     devices: list[DeviceEntry] = Field(default_factory=list)
@@ -76,31 +77,33 @@ class Device:
 
 
 def escape_tag(value: str) -> str:
-    """Escape a tag key or value for InfluxDB line protocol."""
-    return (
-        value.replace("\\", "\\\\")
-        .replace(",", "\\,")
-        .replace("=", "\\=")
-        .replace(" ", "\\ ")
-        .replace("\n", "\\n")
-    )
+    """Escape a tag key or value for InfluxDB line protocol.
+
+    InfluxDB unescapes only `\\,`, `\\=` and `\\ ` in tags; a backslash is kept as it is
+    (so a value must not end in one: the registry refuses such a district).
+    """
+    escaped = value.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+    # A newline would end the point; written as the two characters `\n`, it cannot.
+    return escaped.replace("\n", "\\n")
 
 
 class Registry:
     """Sites and devices, indexed by device id."""
 
-    def __init__(self, sites: list[SiteEntry]) -> None:
+    def __init__(self, sites: list[SiteEntry], source: str = "<registry>") -> None:
         self.sites: dict[str, SiteEntry] = {}
         self.devices: dict[str, Device] = {}
         for site in sites:
             if site.id in self.sites:
-                raise RegistryError(f"site {site.id!r} is listed twice; site ids must be unique")
+                raise RegistryError(
+                    f"{source}: site {site.id!r} is listed twice; site ids must be unique"
+                )
             self.sites[site.id] = site
             for entry in site.devices:
                 if entry.id in self.devices:
                     other = self.devices[entry.id].site.id
                     raise RegistryError(
-                        f"device {entry.id!r} of site {site.id!r} is already registered "
+                        f"{source}: device {entry.id!r} of site {site.id!r} is already registered "
                         f"at site {other!r}; device ids must be unique"
                     )
                 tags = ",".join(
@@ -127,7 +130,7 @@ class Registry:
             parsed = RegistryFile.model_validate(data)
         except ValidationError as exc:
             raise RegistryError(f"{source}: {_describe(exc, data)}") from None
-        return cls(parsed.sites)
+        return cls(parsed.sites, source)
 
     @classmethod
     def load(cls, path: str | Path) -> Registry:
@@ -175,4 +178,4 @@ def _indexable(node: Any, key: Any) -> bool:
 
 
 def valid_id(value: str) -> bool:
-    return _ID_RE.match(value) is not None
+    return _ID_RE.fullmatch(value) is not None

@@ -7,12 +7,15 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from devices.sites import Registry, RegistryError
 from ingest.settings import ConfigError, Settings, load
+
+if TYPE_CHECKING:
+    from ingest.alerts import AlertEngine
 
 log = logging.getLogger("sanitel")
 
@@ -79,65 +82,49 @@ def ingest(
     asyncio.run(_run_ingest(settings, registry, engine))
 
 
-def open_alerts(settings: Settings, registry: Registry):  # type: ignore[no-untyped-def]
-    try:
-        from ingest.alerts import AlertEngine, AlertRulesError
-    except ImportError:  # pragma: no cover - while the alerts package is being written
-        return None
+def open_alerts(settings: Settings, registry: Registry) -> AlertEngine:
+    from ingest.alerts import AlertEngine, AlertRulesError
+
     try:
         return AlertEngine.open(settings.alerts, registry, settings.state_dir)
     except AlertRulesError as exc:
         fail(f"{exc} (configuration key alerts / SANITEL_ALERTS)")
 
 
-async def _run_ingest(settings: Settings, registry: Registry, engine: object) -> None:
+async def _run_ingest(settings: Settings, registry: Registry, engine: AlertEngine) -> None:
     from ingest.pipeline import Pipeline, describe
 
     stop, started = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    pipeline = Pipeline(settings, registry, engine)  # type: ignore[arg-type]
-    rules = len(getattr(engine, "rules", ())) if engine is not None else None
+    pipeline = Pipeline(settings, registry, engine)
 
     async def announce() -> None:
         await started.wait()
-        log.info(describe(settings, registry, rules))
+        log.info(describe(settings, registry, len(engine.rules)))
 
     announcer = asyncio.create_task(announce())
     try:
         await pipeline.run(stop, started)
     finally:
         announcer.cancel()
-        if engine is not None:
-            engine.close()  # type: ignore[attr-defined]
+        engine.close()
     log.info("sanitel ingest: stopped; %d received, %d stored, %d rejected",
              pipeline.stats.received, pipeline.store.figures.stored, pipeline.stats.rejected)
 
 
-def _mount_optional() -> None:
-    """Sub-commands from the other packages."""
-    try:
-        from simulators.cli import simulate
-    except ImportError:  # pragma: no cover - while the package is being written
-        pass
-    else:
-        app.command("simulate", help="Run simulated devices against a broker.")(simulate)
-    try:
-        from ingest.alerts.cli import app as alerts_app
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        app.add_typer(alerts_app, name="alerts", help="Active alerts; acknowledge one.")
-    try:
-        from dashboards.cli import app as dashboards_app
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        app.add_typer(dashboards_app, name="dashboards", help="Grafana dashboards as code.")
+def _mount_subcommands() -> None:
+    from dashboards.cli import app as dashboards_app
+    from ingest.alerts.cli import app as alerts_app
+    from simulators.cli import simulate
+
+    app.command("simulate", help="Run simulated devices against a broker.")(simulate)
+    app.add_typer(alerts_app, name="alerts", help="Active alerts; acknowledge one.")
+    app.add_typer(dashboards_app, name="dashboards", help="Grafana dashboards as code.")
 
 
-_mount_optional()
+_mount_subcommands()
 
 
 def main() -> None:

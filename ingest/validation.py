@@ -24,7 +24,7 @@ MAX_PAYLOAD_BYTES = 16 * 1024
 _RANGE_ERRORS = frozenset(
     {
         "greater_than", "greater_than_equal", "less_than", "less_than_equal",
-        "finite_number", "string_too_long", "literal_error", "enum",
+        "finite_number", "string_too_long", "literal_error", "enum", "out_of_range",
     }
 )
 

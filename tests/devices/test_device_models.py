@@ -278,11 +278,6 @@ def test_ts_refuses_other_shapes(ts: Any) -> None:
     assert {loc for loc, _ in errors} == {"ts"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: devices/common.py Timestamp: a numeric *string* ts ('1795507200000') is "
-    "accepted (pydantic parses it as a unix time); SPEC 3 allows only an integer or RFC 3339",
-)
 @pytest.mark.parametrize("ts", ["1795507200000", "1795507200"])
 def test_ts_as_a_string_of_digits_is_refused(ts: str) -> None:
     errors = failures(OdorReading, {"nh3_ppm": 1, "ts": ts})
@@ -339,12 +334,6 @@ def test_every_model_carries_the_common_keys(model: type[Reading]) -> None:
     assert {"ts", "seq", "device_id", "battery_pct", "rssi_dbm"} <= set(model.model_fields)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: devices/common.py Timestamp: an RFC 3339 ts is unbounded below while an "
-    "integer ts must be >= 0; '0001-01-01T00:00:00Z' is accepted (ts_ms -62135596800000), "
-    "a time InfluxDB cannot store (it starts in 1677)",
-)
 def test_rfc3339_ts_has_the_same_lower_bound_as_epoch_ms() -> None:
     errors = failures(OdorReading, {"nh3_ppm": 1, "ts": "0001-01-01T00:00:00Z"})
     assert {loc for loc, _ in errors} == {"ts"}

@@ -131,23 +131,10 @@ def test_escape_tag(raw: str, escaped: str) -> None:
     assert escape_tag(raw) == escaped
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: devices/sites.py escape_tag doubles backslashes, but InfluxDB's line protocol "
-    "unescapes only '\\,', '\\ ' and '\\=' in tags: influxd 1.6.7 (tried) stores tag "
-    "'a\\\\b' as two backslashes, so district 'a\\b' is stored as 'a\\\\b'",
-)
 def test_escape_tag_leaves_a_lone_backslash_as_is() -> None:
     assert escape_tag("a\\b") == "a\\b"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: devices/sites.py: a district ending in a backslash gives the tag "
-    "'district=end\\\\,device_id=...', which influxd 1.6.7 (tried) refuses with 'invalid "
-    "tag format', so every reading of the site would be storage_rejected; the registry "
-    "should refuse such a value (naming the key) or write it so that InfluxDB takes it",
-)
 def test_a_district_ending_in_a_backslash_is_refused_or_writable() -> None:
     try:
         registry = Registry.from_dict(city(district="end\\"))
@@ -196,12 +183,6 @@ def test_invalid_ids(value: str) -> None:
     assert "key 'id'" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: devices/sites.py valid_id uses re.match with '$', which also matches "
-    "before a trailing newline: valid_id('WC-0001\\n') is True (the registry's pydantic "
-    "pattern refuses it, so the two disagree)",
-)
 def test_an_id_with_a_trailing_newline_is_invalid() -> None:
     assert not valid_id("WC-0001\n")
 
@@ -325,12 +306,6 @@ def test_duplicate_device_ids_within_a_site_are_refused() -> None:
     assert "device 'WC-0001-OD-1'" in error_of(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: devices/sites.py Registry.__init__: duplicate site/device errors do not name "
-    "the file (from_dict passes `source` only to the pydantic errors), against the module's "
-    "'naming the file, the site, the device and the key'",
-)
 def test_a_duplicate_in_a_file_names_the_file(tmp_path: Path) -> None:
     data = copy.deepcopy(CITY)
     data["sites"][1]["devices"].append({"id": "WC-0001-OD-1", "type": "odor"})
@@ -341,11 +316,6 @@ def test_a_duplicate_in_a_file_names_the_file(tmp_path: Path) -> None:
     assert str(path) in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: devices/sites.py: district '' (or any empty tag value) is accepted and the "
-    "device tags become 'district=,device_id=...', which InfluxDB refuses (empty tag value)",
-)
 def test_an_empty_district_does_not_produce_an_empty_tag() -> None:
     try:
         registry = Registry.from_dict(city(district=""))
