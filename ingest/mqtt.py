@@ -66,7 +66,8 @@ class MqttReceiver:
             protocol=paho.MQTTv5, manual_ack=True,
         )
         if s.username:
-            client.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
+            password = s.password.get_secret_value() if s.password else None
+            client.username_pw_set(s.username, password)
         if s.tls:
             client.tls_set(
                 ca_certs=str(s.ca_file) if s.ca_file else None,
