@@ -142,9 +142,10 @@ def test_enumerations_accept_exactly_their_values(
 ) -> None:
     for value in allowed:
         assert getattr(parse(model, with_key(model, key, value)), key) == value
-    for value in [allowed[0].upper(), allowed[0] + " ", "", "unknown", 1, True]:
-        errors = failures(model, with_key(model, key, value))
-        assert [loc for loc, _ in errors] == [key], value
+    wrong: list[Any] = [allowed[0].upper(), allowed[0] + " ", "", "unknown", 1, True]
+    for bad in wrong:
+        errors = failures(model, with_key(model, key, bad))
+        assert [loc for loc, _ in errors] == [key], bad
 
 
 def test_door_open_is_a_strict_bool() -> None:
