@@ -177,11 +177,18 @@ class _Job:
                 f"{publisher.mode} mode"
             )
             with ProgressView(self.console, self.sim.tally, lambda: publisher.pending) as view:
-                return await run(
+                tally = await run(
                     self.sim, publisher, self.clock, duration_s=duration, readings=readings,
                     once=once, rate=rate, stop=stop,
                     on_progress=None if self.console.quiet else view.update,
                 )  # fmt: skip
+        if publisher.unacked_at_exit:
+            typer.echo(
+                f"warning: {self.options.where()} had not acknowledged "
+                f"{publisher.unacked_at_exit} message(s) when we stopped",
+                err=True,
+            )
+        return tally
 
 
 app = typer.Typer(add_completion=False)

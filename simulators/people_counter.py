@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from random import Random
 
-from simulators.behaviour import Conditions, Fields, StepEvents, daily, poisson
+from simulators.behaviour import Conditions, Fields, StepEvents, binomial, daily, poisson
 
 #: Visitors per hour at an average toilet, by local hour: quiet nights, peaks at the
 #: morning commute, lunch and the evening.
@@ -46,7 +46,7 @@ class PeopleFlow:
     def step(self, cond: Conditions, dt_s: float, rng: Random, events: StepEvents) -> None:
         rate_per_s = daily(VISITORS_PER_HOUR, cond.hour) * cond.popularity / 3600
         leave_p = 1 - math.exp(-dt_s / MEAN_STAY_S)
-        exits = sum(1 for _ in range(self.occupancy) if rng.random() < leave_p)
+        exits = binomial(rng, self.occupancy, leave_p)
         entries = poisson(rng, rate_per_s * dt_s)
         daytime = 8 <= cond.hour < 20
         if daytime and rng.random() < GROUP_P_PER_MIN * cond.popularity**2 * dt_s / 60:

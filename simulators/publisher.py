@@ -83,7 +83,7 @@ class _Link:
         client.reconnect_delay_set(1, 5)
         client.on_connect = self._on_connect
         client.on_publish = self._on_publish
-        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
@@ -92,9 +92,14 @@ class _Link:
             self.connects += 1
             self.error = None
 
-    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
-        if not self.connects:
-            self.error = "connection failed (nothing listening there, or the network is down)"
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if not self.connects and not self.error:
+            self.error = (
+                "it closed the connection before accepting it "
+                "(a TLS port without --tls, or a plain one with it?)"
+            )
 
     def _on_publish(self, client: Any, userdata: Any, mid: Any, reason: Any, props: Any) -> None:
         self.done += 1
@@ -131,15 +136,25 @@ class MqttPublisher:
         self._max_pending = max_pending
         self._next_gateway = 0
         self._dropped = 0
+        #: Messages the broker had not acknowledged when we stopped (0 after a clean stop).
+        self.unacked_at_exit = 0
 
     async def __aenter__(self) -> Self:
         opts = self.options
-        for link in self._links:
-            try:
-                link.client.connect_async(opts.host, opts.port, opts.keepalive_s)
-            except (OSError, ValueError) as exc:
-                raise PublisherError(f"cannot connect to {opts.where()}: {exc}") from None
+
+        def connect(link: _Link) -> None:
+            # The first connect in the caller's thread, so that its error reaches us;
+            # from then on paho's network thread reconnects on its own.
+            link.client.connect(opts.host, opts.port, opts.keepalive_s)
             link.client.loop_start()
+
+        outcomes = await asyncio.gather(
+            *(asyncio.to_thread(connect, link) for link in self._links), return_exceptions=True
+        )
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:
+            await asyncio.to_thread(self._stop)
+            raise PublisherError(f"cannot connect to {opts.where()}: {failures[0]}")
         try:
             await self._wait_connected()
         except BaseException:
@@ -168,6 +183,7 @@ class MqttPublisher:
     ) -> None:
         try:
             await self.flush()
+            self.unacked_at_exit = self.pending
         finally:
             await asyncio.to_thread(self._stop)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from devices.registry import DEVICE_TYPES
 from devices.sites import Registry
+from ingest.local_servers import Mosquitto
 from simulators.city import generate_city
 from simulators.clock import parse_start
 
@@ -91,3 +93,44 @@ def simulator_env() -> dict[str, str]:
 
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class SecureMosquitto(Mosquitto):
+    """A mosquitto that wants a password and, given a certificate, speaks only TLS."""
+
+    password_file: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+
+    def command(self) -> list[str]:
+        cmd = super().command()
+        conf = self.data_dir / "mosquitto.conf"
+        text = conf.read_text()
+        if self.password_file:
+            text = text.replace("allow_anonymous true", "allow_anonymous false")
+            text += f"password_file {self.password_file}\n"
+        if self.certfile and self.keyfile:
+            text += f"certfile {self.certfile}\nkeyfile {self.keyfile}\n"
+        conf.write_text(text)
+        return cmd
+
+
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1: (ca.crt, server.crt, server.key)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_crt = directory / "ca.key", directory / "ca.crt"
+    key, csr, crt = directory / "server.key", directory / "server.csr", directory / "server.crt"
+    ext = directory / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl = ["openssl"]
+    quiet: dict[str, Any] = {"check": True, "capture_output": True}
+    subprocess.run([*openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(ca_key), "-out", str(ca_crt), "-days", "2", "-subj", "/CN=sim-test-ca"],
+                   **quiet)  # fmt: skip
+    subprocess.run([*openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(csr), "-subj", "/CN=127.0.0.1"], **quiet)  # fmt: skip
+    subprocess.run([*openssl, "x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey",
+                    str(ca_key), "-CAcreateserial", "-out", str(crt), "-days", "2", "-extfile",
+                    str(ext)], **quiet)  # fmt: skip
+    return ca_crt, crt, key
