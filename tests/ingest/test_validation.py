@@ -471,14 +471,21 @@ segments = st.one_of(
     st.text(max_size=10),
 )
 topics = st.one_of(
+    st.builds(lambda where, kind: topic(*where, kind), st.sampled_from(DEVICES),
+              st.sampled_from(["telemetry", "status"])),
     st.builds(topic, *(st.sampled_from(x) for x in zip(*DEVICES, strict=True)),
               st.sampled_from(["telemetry", "status"])),
     st.builds(lambda a, b, c, d: f"sanitation/v1/{a}/{b}/{c}/{d}", segments, segments,
               segments, st.sampled_from(["telemetry", "status", "cmd"])),
     st.text(max_size=60),
 )
+#: Every type's required key and `online`, so that some random payloads are accepted.
+ANY_REQUIRED = {"entries": 1, "nh3_ppm": 1.0, "fill_pct": 1.0, "liquid_pct": 1.0, "online": True}
 payloads = st.one_of(
     st.binary(max_size=200),
+    st.dictionaries(st.sampled_from(KEYS), st.integers(-5, 120) | st.floats(-5, 120)
+                    | json_values, max_size=4).map(
+        lambda d: json.dumps({**ANY_REQUIRED, **d}).encode()),
     st.dictionaries(st.sampled_from(KEYS), json_values, max_size=10).map(
         lambda d: json.dumps(d).encode()),
     json_values.map(lambda v: json.dumps(v).encode()),
