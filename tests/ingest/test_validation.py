@@ -471,8 +471,8 @@ segments = st.one_of(
     st.text(max_size=10),
 )
 topics = st.one_of(
-    st.builds(lambda where, kind: topic(*where, kind), st.sampled_from(DEVICES),
-              st.sampled_from(["telemetry", "status"])),
+    st.builds(lambda where, kind: topic(where[0], where[1], where[2], kind),
+              st.sampled_from(DEVICES), st.sampled_from(["telemetry", "status"])),
     st.builds(topic, *(st.sampled_from(x) for x in zip(*DEVICES, strict=True)),
               st.sampled_from(["telemetry", "status"])),
     st.builds(lambda a, b, c, d: f"sanitation/v1/{a}/{b}/{c}/{d}", segments, segments,
