@@ -10,20 +10,19 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from devices.sites import Registry, RegistryError
 from simulators.city import generate_city, write_registry
-from simulators.clock import SimClock, StartTimeError, default_start_ms, parse_start, wall_ms
+from simulators.clock import StartTimeError, default_start_ms, parse_start, wall_ms
 from simulators.engine import Simulator
 from simulators.faults import FaultKind, FaultRateError, FaultRates
+from simulators.live import run_city
 from simulators.progress import ProgressView, sim_time, summary
 from simulators.publisher import BrokerOptions, ConnectionMode, MqttPublisher, PublisherError
-from simulators.runner import run
-from simulators.tally import Tally
 
 DEFAULT_REGISTRY = Path("config/registry.yaml")
 _FAULT_HELP = "Fault rate per reading, KIND=RATE, repeatable; kinds: " + ", ".join(FaultKind) + "."
@@ -120,18 +119,35 @@ def simulate(
         city, seed=seed, start_ms=start_ms, faults=rates, utc_offset_h=utc_offset,
         phased=not once, wall_clock=wall_ms,
     )  # fmt: skip
-    clock = SimClock(start_ms, speed)
     options = BrokerOptions(host, port, username, password, tls, ca_file, qos)
     mode: ConnectionMode = connections  # type: ignore[assignment]
-    job = _Job(sim, clock, options, mode, gateways, console)
     try:
-        asyncio.run(job.run(duration=duration, readings=count, once=once, rate=rate))
+        publisher = asyncio.run(
+            _run(
+                sim,
+                options,
+                console,
+                speed=speed,
+                duration_s=duration,
+                readings=count,
+                once=once,
+                rate=rate,
+                connections=mode,
+                gateways=gateways,
+            )
+        )
     except PublisherError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     finally:
         if tally_file:
             sim.tally.write(tally_file)
+    if publisher and publisher.unacked_at_exit:
+        typer.echo(
+            f"warning: {options.where()} had not acknowledged "
+            f"{publisher.unacked_at_exit} message(s) when we stopped",
+            err=True,
+        )
     console.print(summary(sim.tally))
 
 
@@ -148,47 +164,32 @@ def _registry(path: Path | None, sites: int | None, seed: int, out: Path | None)
     return Registry.load(path or DEFAULT_REGISTRY)
 
 
-class _Job:
-    def __init__(
-        self,
-        sim: Simulator,
-        clock: SimClock,
-        options: BrokerOptions,
-        mode: ConnectionMode,
-        gateways: int,
-        console: Console,
-    ) -> None:
-        self.sim, self.clock, self.options = sim, clock, options
-        self.mode, self.gateways, self.console = mode, gateways, console
+async def _run(
+    sim: Simulator,
+    options: BrokerOptions,
+    console: Console,
+    **kwargs: Any,
+) -> MqttPublisher | None:
+    """Run with Ctrl-C / SIGTERM as a clean stop and the progress view; the publisher used."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    used: list[MqttPublisher] = []
 
-    async def run(
-        self, duration: float | None, readings: int | None, once: bool, rate: float | None
-    ) -> Tally:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        devices = [d.device for d in self.sim.devices]
-        async with MqttPublisher(
-            self.options, devices, mode=self.mode, gateways=self.gateways
-        ) as publisher:
-            self.console.print(
-                f"connected to {self.options.where()}: {publisher.connections} connection(s), "
-                f"{publisher.mode} mode"
-            )
-            with ProgressView(self.console, self.sim.tally, lambda: publisher.pending) as view:
-                tally = await run(
-                    self.sim, publisher, self.clock, duration_s=duration, readings=readings,
-                    once=once, rate=rate, stop=stop,
-                    on_progress=None if self.console.quiet else view.update,
-                )  # fmt: skip
-        if publisher.unacked_at_exit:
-            typer.echo(
-                f"warning: {self.options.where()} had not acknowledged "
-                f"{publisher.unacked_at_exit} message(s) when we stopped",
-                err=True,
-            )
-        return tally
+    def connected(publisher: MqttPublisher) -> None:
+        used.append(publisher)
+        console.print(
+            f"connected to {options.where()}: {publisher.connections} connection(s), "
+            f"{publisher.mode} mode"
+        )
+
+    with ProgressView(console, sim.tally, lambda: used[0].pending if used else 0) as view:
+        await run_city(
+            sim, options, stop=stop, on_connected=connected,
+            on_progress=None if console.quiet else view.update, **kwargs,
+        )  # fmt: skip
+    return used[0] if used else None
 
 
 app = typer.Typer(add_completion=False)

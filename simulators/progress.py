@@ -41,6 +41,8 @@ class ProgressView:
         tb: TracebackType | None,
     ) -> None:
         self._live.__exit__(exc_type, exc, tb)
+        if not self.console.is_terminal:
+            self.console.line()  # rich leaves the last frame without its newline
 
     def update(self, stats: RunStats) -> None:
         table = Table(box=None, pad_edge=False)

@@ -141,6 +141,6 @@ async def run(
     if not once:
         await send(sim.status(online=False), interruptible=False)
     if on_progress:
-        stats.tick()
+        stats.per_second = stats.telemetry / max(stats.elapsed_s, 1e-3)  # the run's average
         on_progress(stats)
     return sim.tally
