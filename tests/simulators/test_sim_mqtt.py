@@ -210,3 +210,24 @@ def test_sites_writes_the_city_and_dry_run_publishes_nothing(tmp_path: Path) -> 
     from devices.sites import Registry
 
     assert len(Registry.load(out).sites) == 25
+
+
+def test_run_city_from_the_library(mosquitto: Mosquitto, mqtt: Any, tmp_path: Path) -> None:
+    import asyncio
+
+    from simulators.clock import wall_ms
+    from simulators.engine import Simulator
+    from simulators.live import run_city
+    from simulators.publisher import BrokerOptions
+
+    city = unique_city(tmp_path, sites=5, seed=8)
+    mqtt.subscribe("sanitation/v1/#")
+    sim = Simulator(city.registry, seed=1, start_ms=wall_ms() - 3_600_000, wall_clock=wall_ms)
+    broker = BrokerOptions(mosquitto.host, mosquitto.port)
+    tally = asyncio.run(run_city(sim, broker, speed=3_600, readings=200))
+    assert tally.messages == tally.stored == 200
+    seen = mqtt.wait_for(lambda m: len(_ours(m, city, "telemetry")) >= 200)
+    time.sleep(0.3)
+    assert len(_ours(mqtt.messages, city, "telemetry")) == 200
+    offline = [p for _, p, _ in _ours(seen + mqtt.messages, city, "status") if b"false" in p]
+    assert len(offline) >= len(city.device_ids)
