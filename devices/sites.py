@@ -140,7 +140,8 @@ class Registry:
         except OSError as exc:
             raise RegistryError(f"registry file {path}: cannot be read ({exc.strerror})") from None
         try:
-            data = yaml.safe_load(text)
+            # libyaml's loader when present: a city of thousands of devices loads 10x faster.
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except yaml.YAMLError as exc:
             raise RegistryError(f"registry file {path}: not valid YAML ({exc})") from None
         return cls.from_dict(data, f"registry file {path}")
@@ -160,7 +161,7 @@ def _describe(exc: ValidationError, data: dict[str, Any]) -> str:
             key = loc.pop(0)
             node = node[key] if _indexable(node, key) else None
             if key in ("sites", "devices") and loc and isinstance(loc[0], int):
-                index = loc.pop(0)
+                index = int(loc.pop(0))
                 node = node[index] if _indexable(node, index) else None
                 label = "site" if key == "sites" else "device"
                 ident = node.get("id") if isinstance(node, dict) else None

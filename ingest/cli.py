@@ -114,21 +114,45 @@ async def _run_ingest(settings: Settings, registry: Registry, engine: AlertEngin
              pipeline.stats.received, pipeline.store.figures.stored, pipeline.stats.rejected)
 
 
-def _mount_subcommands() -> None:
-    from dashboards.cli import app as dashboards_app
-    from ingest.alerts.cli import app as alerts_app
+def _mount_simulate() -> None:
     from simulators.cli import simulate
 
     app.command("simulate", help="Run simulated devices against a broker.")(simulate)
+
+
+def _mount_alerts() -> None:
+    from ingest.alerts.cli import app as alerts_app
+
     app.add_typer(alerts_app, name="alerts", help="Active alerts; acknowledge one.")
+
+
+def _mount_dashboards() -> None:
+    from dashboards.cli import app as dashboards_app
+
     app.add_typer(dashboards_app, name="dashboards", help="Grafana dashboards as code.")
 
 
-_mount_subcommands()
+def _mount_demo() -> None:
+    from ingest.demo import demo
+
+    app.command("demo", help="The simulated city end to end on this machine, live.")(demo)
 
 
-def main() -> None:
-    app()
+#: Sub-commands from the other packages, imported only when asked for: `sanitel ingest`
+#: should not pay for Grafana's client library at every start.
+_SUBCOMMANDS = {
+    "simulate": _mount_simulate, "alerts": _mount_alerts, "dashboards": _mount_dashboards,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    wanted = next((arg for arg in args if not arg.startswith("-")), None)
+    if wanted != "ingest":
+        for name, mount in _SUBCOMMANDS.items():
+            if wanted in (None, name) or wanted not in _SUBCOMMANDS:
+                mount()
+    app(args=args)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ def status_line(device: Device, online: bool, ts_ms: int) -> str:
 
 
 def point(
-    measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue], ts_ms: int
+    measurement: str, tags: Mapping[str, str], fields: Mapping[str, FieldValue | None],
+    ts_ms: int,
 ) -> str:
     """A general point; tags with empty values and fields with None are left out."""
     tag_part = "".join(

@@ -22,6 +22,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.settings import MqttSettings
 
@@ -91,7 +92,7 @@ class MqttReceiver:
     async def __aenter__(self) -> Self:
         self._loop = asyncio.get_running_loop()
         s = self._settings
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = s.session_expiry_s
         props.ReceiveMaximum = s.receive_maximum
         self._client.connect_async(
@@ -139,7 +140,7 @@ class MqttReceiver:
         if not self._accepting:
             return
         self.inbox.append(
-            Arrival(msg.topic, msg.payload, msg.mid, msg.qos, self.generation,
+            Arrival(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.generation,
                     int(time.time() * 1000))
         )
         if not self._signalled and self._loop is not None:
@@ -154,7 +155,7 @@ class MqttReceiver:
                       self._settings.host, self._settings.port, reason)
             return
         self.generation += 1
-        client.subscribe([(topic, paho.SubscribeOptions(qos=1)) for topic in self._filters])
+        client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self._filters])
         log.info("connected to mqtt://%s:%s (session present: %s)",
                  self._settings.host, self._settings.port, flags.session_present)
 

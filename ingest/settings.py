@@ -8,6 +8,7 @@ naming the key, never echoing a secret.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -18,6 +19,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 #: The checkout's `config/`: the shipped registry and rules are the defaults.
@@ -171,6 +173,14 @@ def load(config_file: Path | None = None, **overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    except SettingsError as exc:  # an environment value that should be JSON and is not
+        match = re.search(r'field "(\w+)"', str(exc))
+        key = match.group(1) if match else "?"
+        raise ConfigError(
+            f"bad configuration:\n  configuration key {key} (env SANITEL_{key.upper()} or "
+            f"SANITEL_{key.upper()}__<KEY>): {exc}; a list or section given whole in the "
+            'environment must be JSON, e.g. SANITEL_WEBHOOKS__URLS=\'["https://..."]\''
+        ) from None
     finally:
         Settings._yaml_file = None
 

@@ -98,7 +98,7 @@ class V2Writer:
     """The v2 write API (`POST /api/v2/write`) through `influxdb-client`, in a worker thread."""
 
     def __init__(self, settings: InfluxSettings) -> None:
-        from influxdb_client import InfluxDBClient
+        from influxdb_client.client.influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
 
         self._settings = settings
@@ -123,14 +123,14 @@ class V2Writer:
         await asyncio.to_thread(self._write, body)
 
     def _write(self, body: bytes) -> None:
-        from influxdb_client.client.write_api import WritePrecision
+        from influxdb_client.domain.write_precision import WritePrecision
         from influxdb_client.rest import ApiException
 
         where = f"InfluxDB v2 API at {self._settings.url}"
         try:
             self._api.write(
                 bucket=self._settings.database, org=self._settings.org, record=body,
-                write_precision=WritePrecision.MS,
+                write_precision=WritePrecision.MS,  # type: ignore[arg-type]
             )
         except ApiException as exc:
             _raise_for(exc.status or 500, str(exc.body or exc.reason), where)

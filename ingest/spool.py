@@ -33,6 +33,12 @@ class Spool:
         for leftover in directory.glob("*.tmp"):
             leftover.unlink()  # a write cut short by a crash; its messages were never acked
         self._files = sorted(directory.glob(f"*{SUFFIX}"))
+        for path in self._files:
+            if not path.stem.isdigit():
+                raise SpoolError(
+                    f"spool directory {directory} holds {path.name}, which is not a spooled "
+                    "batch (those are named by a number); move it away"
+                )
         self._sizes = {path: path.stat().st_size for path in self._files}
         self.bytes = sum(self._sizes.values())
         self._next = int(self._files[-1].stem) + 1 if self._files else 0

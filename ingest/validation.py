@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from devices.common import Reading
@@ -59,6 +60,8 @@ class Validator:
             message: Reading | StatusMessage = model.model_validate_json(payload)  # type: ignore[assignment]
         except ValidationError as exc:
             raise _classify(exc) from None
+        if b"NaN" in payload or b"Infinity" in payload:
+            _refuse_non_json_numbers(payload)
         claimed = message.device_id
         if claimed is not None and claimed != device.id:
             raise Rejected(
@@ -94,6 +97,14 @@ class Validator:
         return route
 
 
+def _refuse_non_json_numbers(payload: bytes) -> None:
+    """pydantic's parser takes NaN and Infinity, which JSON (RFC 8259) does not have."""
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(RejectReason.MALFORMED_JSON, f"not valid JSON: {exc}") from None
+
+
 def _classify(exc: ValidationError) -> Rejected:
     errors = exc.errors(include_url=False)
     if any(error["type"] == "json_invalid" for error in errors):
@@ -106,12 +117,17 @@ def _classify(exc: ValidationError) -> Rejected:
         by_field.setdefault(key, []).append(dict(error))
     details, all_range = [], True
     for key, field_errors in by_field.items():
-        ranged = [e for e in field_errors if e["type"] in _RANGE_ERRORS]
+        ranged = [e for e in field_errors if _is_range_error(e)]
         all_range &= bool(ranged)
-        error = (ranged or field_errors)[0]
-        details.append(_describe(key, error))
+        details.append(_describe(key, (ranged or field_errors)[0]))
     reason = RejectReason.OUT_OF_RANGE if all_range else RejectReason.SCHEMA_INVALID
     return Rejected(reason, "; ".join(details))
+
+
+def _is_range_error(error: dict[str, Any]) -> bool:
+    if error["type"] == "literal_error":  # a string outside its set; 5 or true is a wrong type
+        return isinstance(error["input"], str)
+    return error["type"] in _RANGE_ERRORS
 
 
 def _describe(key: str, error: dict[str, Any]) -> str:

@@ -243,13 +243,6 @@ def test_config_error_is_a_value_error() -> None:
     assert issubclass(ConfigError, ValueError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ingest/settings.py load: an env value that is not JSON for a list/section "
-    "key (SANITEL_WEBHOOKS__URLS=notjson, SANITEL_MQTT=notjson) raises pydantic_settings "
-    "SettingsError ('error parsing value for field \"webhooks\"...'), not ConfigError naming "
-    "the key and env var; load catches only ValidationError",
-)
 @pytest.mark.parametrize(
     ("name", "key"),
     [("SANITEL_WEBHOOKS__URLS", "webhooks"), ("SANITEL_MQTT", "mqtt")],

@@ -161,12 +161,6 @@ def test_the_spool_behaves_like_a_bounded_queue(tmp_path_factory: pytest.TempPat
     assert drain(Spool(directory, max_bytes=60)) == model
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): ingest/spool.py Spool.__init__: a stray file not named by a number "
-    "(e.g. 'notes.lp') in the spool directory makes the open fail with a bare ValueError "
-    "from int(), not a SpoolError naming the file",
-)
 def test_a_stray_file_in_the_spool_is_named_in_a_spool_error(tmp_path: Path) -> None:
     (tmp_path / f"notes{SUFFIX}").write_text("x")
     with pytest.raises(SpoolError) as info:

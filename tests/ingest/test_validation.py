@@ -222,12 +222,6 @@ def test_bad_json_is_malformed_json(payload: bytes) -> None:
     assert "JSON" in error.detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ingest/validation.py Validator.check: pydantic's JSON parser takes NaN and "
-    "Infinity, which are not JSON (RFC 8259); on an ignored key the message is even accepted "
-    "(payload {\"nh3_ppm\": 1, \"x\": NaN} -> Accepted, expected malformed_json)",
-)
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
 def test_non_json_number_literals_are_malformed_json(literal: bytes) -> None:
     error = reject(ODOR, b'{"nh3_ppm": 1, "x": ' + literal + b"}")
@@ -369,12 +363,6 @@ def test_the_detail_cuts_a_long_offending_value() -> None:
     assert error.detail.startswith("fault_code:") and len(error.detail) < 300
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (arguable): ingest/validation.py _classify counts pydantic 'literal_error' as a "
-    "range error, so a wrong *type* for an enum key ({\"compactor\": 5}, {\"state\": true}) is "
-    "out_of_range, while a wrong type elsewhere ({\"door_open\": 1}) is schema_invalid",
-)
 @pytest.mark.parametrize(
     ("t", "payload"),
     [
