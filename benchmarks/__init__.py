@@ -1,0 +1,1 @@
+"""Sanitel benchmarks: `python -m benchmarks.run --help` (see benchmarks/README.md)."""

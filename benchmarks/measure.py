@@ -1,0 +1,242 @@
+"""What the harness measures with: a process sampler, InfluxDB counters, a latency poller.
+
+`ProcessMonitor` samples a contender (and its children) every 100 ms with psutil: peak
+RSS and CPU seconds. `count_points` asks InfluxDB how many points a set of measurements
+holds. `LatencyPoller` asks InfluxDB, over and over, for the points newer than the newest
+it has seen (minus an overlap), and records for each point the wall time it was first
+seen minus its `ts` (the send time the harness put in the payload).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import psutil
+
+
+class MeasureError(RuntimeError):
+    """A measurement could not be taken; the message says which and why."""
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[rank]
+
+
+@dataclass
+class Sample:
+    t: float
+    rss: int
+    cpu_s: float
+
+
+class ProcessMonitor:
+    """`with ProcessMonitor(pid) as mon:` ... `mon.peak_rss`, `mon.cpu_s`, `mon.cpu_between`."""
+
+    def __init__(self, pid: int, every_s: float = 0.1) -> None:
+        self.proc = psutil.Process(pid)
+        self.every_s = every_s
+        self.samples: list[Sample] = []
+        self._cpu_done: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="psutil-sampler", daemon=True)
+
+    def __enter__(self) -> ProcessMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(2)
+
+    def sample_now(self) -> Sample | None:
+        rss, cpu = 0, 0.0
+        try:
+            procs = [self.proc, *self.proc.children(recursive=True)]
+        except psutil.Error:
+            return None
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                with proc.oneshot():
+                    times = proc.cpu_times()
+                    used = times.user + times.system
+                    rss += proc.memory_info().rss
+                # A child that has ended keeps counting with the last CPU seen of it.
+                self._cpu_done[proc.pid] = used
+        cpu = sum(self._cpu_done.values())
+        sample = Sample(time.time(), rss, cpu)
+        self.samples.append(sample)
+        return sample
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample_now()
+            self._stop.wait(self.every_s)
+
+    @property
+    def peak_rss(self) -> int:
+        return max((s.rss for s in self.samples), default=0)
+
+    @property
+    def last_rss(self) -> int:
+        return self.samples[-1].rss if self.samples else 0
+
+    @property
+    def cpu_s(self) -> float:
+        return self.samples[-1].cpu_s if self.samples else 0.0
+
+    def cpu_at(self, t: float) -> float:
+        """CPU seconds used by wall time `t` (the last sample at or before it)."""
+        before = [s.cpu_s for s in self.samples if s.t <= t]
+        return before[-1] if before else 0.0
+
+    def peak_rss_between(self, t0: float, t1: float) -> int:
+        return max((s.rss for s in self.samples if t0 <= s.t <= t1), default=0)
+
+
+def influx_query(url: str, q: str, db: str, client: httpx.Client | None = None) -> dict[str, Any]:
+    http = client or httpx
+    response = http.post(f"{url}/query", data={"q": q, "db": db, "epoch": "ms"}, timeout=30)
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    for statement in result.get("results", []):
+        if "error" in statement:
+            raise MeasureError(f"InfluxQL error for {q!r} on {db}: {statement['error']}")
+    return result
+
+
+def count_points(
+    url: str, db: str, measurements: Sequence[str], field_name: str = "seq",
+    client: httpx.Client | None = None,
+) -> int:
+    """Points of `measurements` in `db` that have `field_name` (0 while the db is missing)."""
+    names = ", ".join(f'"{m}"' for m in measurements)
+    try:
+        result = influx_query(url, f'SELECT count("{field_name}") FROM {names}', db, client)
+    except MeasureError as exc:
+        if "database not found" in str(exc):
+            return 0
+        raise
+    total = 0
+    for statement in result.get("results", []):
+        for series in statement.get("series", []):
+            for row in series["values"]:
+                total += int(row[1] or 0)
+    return total
+
+
+def sum_field(url: str, db: str, measurement: str, field_name: str) -> int:
+    with contextlib.suppress(MeasureError):
+        result = influx_query(url, f'SELECT sum("{field_name}") FROM "{measurement}"', db)
+        for statement in result.get("results", []):
+            for series in statement.get("series", []):
+                return int(series["values"][0][1] or 0)
+    return 0
+
+
+def wait_count(
+    url: str, db: str, measurements: Sequence[str], expect: int, timeout_s: float,
+    on_count: Any = None, fast_from: float = 0.9, fast_s: float = 0.05, slow_s: float = 0.25,
+) -> tuple[int, float | None]:
+    """Poll until `expect` points are visible: (count, wall time first seen) or (count, None).
+
+    Polls every `slow_s` until `fast_from` of them are there, then every `fast_s`, so the
+    end is timed to within about `fast_s` without the polls stealing much CPU before it."""
+    deadline = time.monotonic() + timeout_s
+    count = 0
+    with httpx.Client() as client:
+        while time.monotonic() < deadline:
+            count = count_points(url, db, measurements, client=client)
+            seen = time.time()
+            if on_count is not None:
+                on_count(count)
+            if count >= expect:
+                return count, seen
+            time.sleep(fast_s if count >= fast_from * expect else slow_s)
+    return count, None
+
+
+@dataclass
+class LatencyPoller:
+    """A thread that records (first-seen wall time - ts) in ms for every new point.
+
+    `expected` is the (device_id, ts) of every good reading sent, in send order (the
+    publisher appends to it). Each query asks for the points newer than the oldest one
+    not seen yet (minus `slack_ms`), so a batch that becomes visible in parts, or a late
+    batch, is still caught, while a query returns only a batch or two of rows."""
+
+    url: str
+    db: str
+    measurements: Sequence[str]
+    expected: list[tuple[str, int]]
+    slack_ms: int = 50
+    #: Never look further back than this behind the newest point seen (a lost point).
+    max_back_ms: int = 5000
+    pause_s: float = 0.02
+    latencies_ms: list[float] = field(default_factory=list)
+    queries: int = 0
+    _seen: set[tuple[str, int]] = field(default_factory=set)
+    _next: int = 0
+    _cursor: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    error: str | None = None
+
+    @property
+    def seen(self) -> int:
+        return len(self._seen)
+
+    def start(self, since_ms: int) -> None:
+        self._cursor = since_ms
+        self._thread = threading.Thread(target=self._run, name="latency-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        names = ", ".join(f'"{m}"' for m in self.measurements)
+        newest = self._cursor
+        with httpx.Client() as client:
+            while not self._stop.is_set():
+                q = f'SELECT "seq", "device_id" FROM {names} WHERE time > {self._cursor}ms'
+                try:
+                    result = influx_query(self.url, q, self.db, client)
+                except (MeasureError, httpx.HTTPError) as exc:
+                    if "database not found" not in str(exc):
+                        self.error = str(exc)
+                    time.sleep(0.1)
+                    continue
+                now_ms = time.time() * 1000
+                self.queries += 1
+                seen = self._seen
+                for statement in result.get("results", []):
+                    for series in statement.get("series", []):
+                        for ts, _seq, device_id in series["values"]:
+                            key = (device_id, ts)
+                            if key not in seen:
+                                seen.add(key)
+                                self.latencies_ms.append(now_ms - ts)
+                            newest = max(newest, ts)
+                expected, n = self.expected, len(self.expected)
+                while self._next < n and expected[self._next] in seen:
+                    self._next += 1
+                oldest_unseen = expected[self._next][1] if self._next < n else newest
+                self._cursor = max(self._cursor, oldest_unseen - self.slack_ms,
+                                   newest - self.max_back_ms)
+                self._stop.wait(self.pause_s)

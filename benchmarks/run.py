@@ -1,0 +1,622 @@
+"""Sanitel benchmark: the raw MQTT limit, a naive bridge and Sanitel, on the same traffic.
+
+    .venv/bin/python -m benchmarks.run [--quick] [--messages N] [--profile] ...
+
+Starts its own mosquitto and influxd on free loopback ports (temp dirs), builds a
+simulated city (simulators.generate_city: thousands of devices of all four types,
+~3 % bad messages of every reject kind, ~0.5 % duplicates) and its readings, then:
+
+  drain    Every contender's persistent QoS 1 session is made first (connect with
+           clean_start=False and a session expiry, subscribe, disconnect); all readings
+           are published once while they are away, so the broker queues the same
+           backlog for each. Each contender is then started in turn and timed from its
+           CONNACK until it has everything:
+             raw limit  bare paho-mqtt v5 subscriber that only counts (its own count);
+             naive      paho on_message -> json.loads -> one /write per message
+                        (capped at --naive-cap s; its rate is points stored / time);
+             Sanitel    `sanitel ingest` (alerts on, shipped config/alerts.yaml), done
+                        when every good reading is a point in InfluxDB (polled).
+  live     Sanitel at --live-rate msg/s for --live-seconds; a poller reads back new
+           points from InfluxDB continuously: latency = first seen - ts (send time).
+  scale    Sanitel with a --scale-devices registry, one reading from each: peak RSS.
+  alerts   tests/ingest/alerts/alert_latency.py (publish -> alert event), p50/p99.
+
+Prints a table, writes benchmarks/results/<UTC>.json (+ latest.json) and a PNG
+(throughput bars, latency distribution; skipped with a message without matplotlib).
+Every phase has a timeout; every process started is stopped, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from benchmarks import report
+from benchmarks.contenders import create_session, drop_session
+from benchmarks.measure import (
+    LatencyPoller,
+    ProcessMonitor,
+    count_points,
+    percentile,
+    sum_field,
+    wait_count,
+)
+from benchmarks.procs import (
+    ROOT,
+    Children,
+    EventReader,
+    PhaseTimeout,
+    contender_cmd,
+    log_problems,
+    log_time,
+    sanitel_cmd,
+    sanitel_env,
+    stopped_figures,
+    wait_log,
+)
+from benchmarks.traffic import (
+    MEASUREMENTS,
+    Encoder,
+    Publisher,
+    Traffic,
+    city_registry,
+    city_traffic,
+    cycle,
+    one_reading_each,
+)
+from devices.sites import Registry
+from ingest.local_servers import Influxd, Mosquitto
+from simulators import write_registry
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SHIPPED_ALERTS = ROOT / "config" / "alerts.yaml"
+ALERT_SCRIPT = ROOT / "tests" / "ingest" / "alerts" / "alert_latency.py"
+PHASES = ("raw", "naive", "sanitel", "live", "scale", "alerts")
+NAIVE_NAMES = ("people_counter", "odor", "station_terminal", "sprayer")
+MB = 1024 * 1024
+
+console = Console()
+if not console.is_terminal:
+    console.width = 160
+
+
+@dataclass
+class Options:
+    messages: int
+    sites: int
+    seed: int
+    naive_cap_s: float
+    live_rate: float
+    live_seconds: float
+    scale_devices: int
+    alert_count: int
+    phases: tuple[str, ...]
+    profile: bool
+    keep: bool
+    out: Path
+    quick: bool
+
+
+@dataclass
+class Bench:
+    opts: Options
+    tmp: Path
+    broker: Mosquitto
+    influx: Influxd
+    children: Children
+    progress: Progress
+    results: dict[str, Any] = field(default_factory=dict)
+
+    # helpers --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: float | None) -> Iterator[Callable[[float], None]]:
+        task_id = self.progress.add_task(description, total=total)
+
+        def update(done: float) -> None:
+            self.progress.update(task_id, completed=done)
+
+        try:
+            yield update
+        finally:
+            self.progress.update(task_id, total=total or 1, completed=total or 1)
+            self.progress.stop_task(task_id)
+
+    def start_sanitel(
+        self, name: str, registry: Path, database: str, extra: dict[str, str] | None = None,
+    ) -> tuple[subprocess.Popen[bytes], Path, float]:
+        data_dir = self.tmp / name
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log = data_dir / "ingest.log"
+        env = sanitel_env(
+            mqtt_port=self.broker.port, client_id=f"bench-{name}", influx_url=self.influx.url,
+            database=database, registry=registry, data_dir=data_dir, alerts=SHIPPED_ALERTS,
+            extra=extra,
+        )
+        with log.open("wb") as out:
+            spawned = time.time()
+            proc = self.children.spawn(sanitel_cmd(), env=env, cwd=ROOT, stdout=out,
+                                       stderr=subprocess.STDOUT)
+        return proc, log, spawned
+
+    def stop_sanitel(self, proc: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
+        code = self.children.stop(proc, timeout=60)
+        return {"exit_code": code, "log": str(log), "figures": stopped_figures(log),
+                "log_problems": log_problems(log)}
+
+    # drain ----------------------------------------------------------------------
+
+    def drain(self, traffic: Traffic, registry_yaml: Path) -> None:
+        opts, broker = self.opts, self.broker
+        wanted = [p for p in ("raw", "naive", "sanitel") if p in opts.phases]
+        ids = {"raw": "bench-bare", "naive": "bench-naive", "sanitel": "bench-sanitel-drain"}
+        for phase in wanted:
+            create_session(broker.host, broker.port, ids[phase])
+        n = len(traffic.items)
+        with self.task(f"publish {n:,} readings (queued for {', '.join(wanted)})", n) as upd:
+            pub = Publisher(broker.host, broker.port)
+            try:
+                t0 = time.time()
+                sent = pub.send(traffic.items, Encoder(), progress=upd,
+                                deadline=time.monotonic() + 300)
+                if not pub.wait_acked(sent, 60):
+                    raise PhaseTimeout(f"publish: the broker acknowledged {pub.acked} of {sent}")
+                publish_s = time.time() - t0
+            finally:
+                pub.close()
+        self.results["publish"] = {"messages": sent, "seconds": round(publish_s, 3),
+                                   "msgs_per_s": round(sent / publish_s)}
+        console.log(f"published {sent:,} readings in {publish_s:.1f} s "
+                    f"({sent / publish_s:,.0f}/s), queued for {len(wanted)} sessions")
+        drain: dict[str, Any] = {}
+        self.results["drain"] = drain
+        if "raw" in wanted:
+            drain["raw"] = self.drain_bare(ids["raw"], n)
+        if "naive" in wanted:
+            drain["naive"] = self.drain_naive(ids["naive"], traffic)
+            drop_session(broker.host, broker.port, ids["naive"])
+        if "sanitel" in wanted:
+            drain["sanitel"] = self.drain_sanitel(registry_yaml, traffic)
+
+    def drain_bare(self, client_id: str, n: int) -> dict[str, Any]:
+        cmd = contender_cmd("bare", "--port", str(self.broker.port), "--client-id", client_id,
+                            "--expect", str(n))
+        with self.task("raw limit: bare paho subscriber drains the backlog", None):
+            spawned = time.time()
+            proc = self.children.spawn(cmd, cwd=ROOT, stdout=subprocess.PIPE)
+            assert proc.stdout is not None
+            events = EventReader(proc.stdout)
+            with ProcessMonitor(proc.pid) as mon:
+                connected = events.wait_for("connected", 30)
+                done = events.wait_for("done", 180) if connected else None
+                mon.sample_now()
+            self.children.stop(proc, 10)
+        if connected is None or done is None:
+            what = "never connected" if connected is None else "did not count all in 180 s"
+            raise PhaseTimeout(f"raw limit: the bare subscriber {what}")
+        seconds = done["t"] - connected["t"]
+        row = {
+            "name": "raw limit (bare paho, QoS 1)", "messages": n, "seconds": round(seconds, 3),
+            "msgs_per_s": round(n / seconds), "points": None, "expected_points": None,
+            "startup_s": round(connected["t"] - spawned, 3),
+            "peak_rss_mb": round(mon.peak_rss / MB, 1), "cpu_s": round(mon.cpu_s, 2),
+            "session_present": connected.get("session_present"),
+        }
+        console.log(f"raw limit: {n:,} messages in {seconds:.2f} s = {n / seconds:,.0f} msg/s")
+        return row
+
+    def drain_naive(self, client_id: str, traffic: Traffic) -> dict[str, Any]:
+        db = "bench_naive"
+        self.influx.query(f'CREATE DATABASE "{db}"', db="")
+        cmd = contender_cmd("naive", "--port", str(self.broker.port), "--client-id", client_id,
+                            "--influx", self.influx.url, "--database", db)
+        cap = self.opts.naive_cap_s
+        with self.task(f"naive bridge: one /write per message (capped at {cap:g} s)",
+                       cap) as upd:
+            spawned = time.time()
+            proc = self.children.spawn(cmd, cwd=ROOT, stdout=subprocess.PIPE)
+            assert proc.stdout is not None
+            events = EventReader(proc.stdout)
+            with ProcessMonitor(proc.pid) as mon:
+                connected = events.wait_for("connected", 30)
+                if connected is None:
+                    raise PhaseTimeout("naive bridge: never connected to the broker in 30 s")
+                end = connected["t"] + cap
+                while (now := time.time()) < end:
+                    upd(now - connected["t"])
+                    time.sleep(min(0.25, max(0.0, end - now)))
+                points = count_points(self.influx.url, db, NAIVE_NAMES, field_name="battery_pct")
+                t_count = time.time()
+                mon.sample_now()
+                self.children.stop(proc, 10)
+                stopped = events.wait_for("stopped", 10) or {}
+        seconds = t_count - connected["t"]
+        handled = int(stopped.get("handled", 0))
+        handled_s = (stopped.get("t", t_count) - connected["t"]) or seconds
+        row = {
+            "name": "naive bridge (write per msg)", "messages": handled,
+            "seconds": round(seconds, 3), "msgs_per_s": round(points / seconds),
+            "handled_per_s": round(handled / handled_s), "points": points,
+            "expected_points": traffic.good, "capped": handled < len(traffic.items),
+            "errors": stopped.get("errors"), "startup_s": round(connected["t"] - spawned, 3),
+            "peak_rss_mb": round(mon.peak_rss / MB, 1), "cpu_s": round(mon.cpu_s, 2),
+        }
+        console.log(f"naive bridge: {points:,} points in {seconds:.1f} s = "
+                    f"{points / seconds:,.0f} points/s (handled {handled:,} messages)")
+        return row
+
+    def drain_sanitel(self, registry_yaml: Path, traffic: Traffic) -> dict[str, Any]:
+        db, good = "bench_drain", traffic.good
+        profile_svg = None
+        with self.task("Sanitel: sanitel ingest drains the backlog into InfluxDB", good) as upd:
+            proc, log, spawned = self.start_sanitel("sanitel-drain", registry_yaml, db)
+            spy = None
+            if self.opts.profile:
+                profile_svg = self.opts.out / f"{self.results['stamp']}-sanitel-drain.svg"
+                spy = self.children.spawn(
+                    [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                     str(proc.pid), "--rate", "200", "--nonblocking", "--output",
+                     str(profile_svg)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with ProcessMonitor(proc.pid) as mon:
+                line = wait_log(log, "connected to mqtt", 60, proc, "Sanitel drain")
+                t0 = log_time(line) or time.time()
+                points, t_end = wait_count(self.influx.url, db, MEASUREMENTS, good, 240,
+                                           on_count=upd)
+                mon.sample_now()
+                if t_end is None:
+                    raise PhaseTimeout(f"Sanitel drain: {points:,} of {good:,} points stored "
+                                       "after 240 s")
+                # Rejects are counted in their own points: wait for them too (not timed).
+                rejects = 0
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    rejects = sum_field(self.influx.url, db, "rejects", "count")
+                    if rejects >= traffic.bad:
+                        break
+                    time.sleep(0.2)
+                after = count_points(self.influx.url, db, MEASUREMENTS)
+                if spy is not None:
+                    self.children.stop(spy, 30, sig=signal.SIGINT)
+                stopped = self.stop_sanitel(proc, log)
+        n = len(traffic.items)
+        seconds = t_end - t0
+        row = {
+            "name": "Sanitel (sanitel ingest)", "messages": n, "seconds": round(seconds, 3),
+            "msgs_per_s": round(n / seconds), "points": after, "expected_points": good,
+            "stored_equals_good": after == good, "rejects_counted": rejects,
+            "expected_rejects": traffic.bad, "startup_s": round(t0 - spawned, 3),
+            "peak_rss_mb": round(mon.peak_rss / MB, 1), "cpu_s": round(mon.cpu_s, 2),
+            "cpu_s_draining": round(mon.cpu_at(t_end) - mon.cpu_at(t0), 2),
+            "sanitel": stopped, "profile_svg": str(profile_svg) if profile_svg else None,
+        }
+        console.log(f"Sanitel: {n:,} messages in {seconds:.2f} s = {n / seconds:,.0f} msg/s; "
+                    f"{after:,} points (good readings {good:,}); rejects {rejects:,} of "
+                    f"{traffic.bad:,}")
+        return row
+
+    # live -----------------------------------------------------------------------
+
+    def live(self, traffic: Traffic, registry_yaml: Path) -> None:
+        opts, db = self.opts, "bench_live"
+        total = int(opts.live_rate * opts.live_seconds)
+        proc, log, _ = self.start_sanitel("sanitel-live", registry_yaml, db)
+        with ProcessMonitor(proc.pid) as mon:
+            wait_log(log, "sanitel ingest: started", 60, proc, "Sanitel live")
+            encoder = Encoder(record=True)
+            poller = LatencyPoller(self.influx.url, db, MEASUREMENTS, encoder.sent)
+            poller.start(int(time.time() * 1000) - 1000)
+            pub = Publisher(self.broker.host, self.broker.port, "bench-live-publisher")
+            try:
+                with self.task(f"live: Sanitel at {opts.live_rate:,.0f} msg/s for "
+                               f"{opts.live_seconds:g} s", total) as upd:
+                    t0 = time.monotonic()
+                    t0_wall = time.time()
+                    sent = pub.send(cycle(traffic.items, total), encoder, rate=opts.live_rate,
+                                    progress=upd, deadline=t0 + opts.live_seconds + 30)
+                    publish_s = time.monotonic() - t0
+                    t1_wall = time.time()
+                    pub.wait_acked(sent, 30)
+                good = len(encoder.sent)
+                with self.task("live: waiting for the last points", good) as upd:
+                    deadline = time.monotonic() + 30
+                    while poller.seen < good and time.monotonic() < deadline:
+                        upd(poller.seen)
+                        time.sleep(0.1)
+                    time.sleep(0.3)  # a last poll or two
+            finally:
+                pub.close()
+                poller.stop()
+            mon.sample_now()
+        stored = count_points(self.influx.url, db, MEASUREMENTS)
+        stopped = self.stop_sanitel(proc, log)
+        lat = poller.latencies_ms
+        cpu_during = mon.cpu_at(t1_wall) - mon.cpu_at(t0_wall)
+        self.results["live"] = {
+            "name": f"Sanitel live {opts.live_rate:,.0f} msg/s", "messages": sent,
+            "seconds": round(publish_s, 3), "msgs_per_s": round(sent / publish_s),
+            "target_rate": opts.live_rate, "points": stored, "expected_points": good,
+            "seen_by_poller": poller.seen, "poller_queries": poller.queries,
+            "poller_error": poller.error,
+            "latency_ms": {f"p{p}": _round(percentile(lat, p)) for p in (50, 90, 99)}
+            | {"max": _round(max(lat) if lat else None), "mean": _round(sum(lat) / len(lat)
+                                                                       if lat else None)},
+            "latency_samples_ms": [round(x, 1) for x in lat],
+            "peak_rss_mb": round(mon.peak_rss / MB, 1), "cpu_s": round(mon.cpu_s, 2),
+            "cpu_pct_while_publishing": round(100 * cpu_during / max(t1_wall - t0_wall, 1e-6),
+                                              1),
+            "sanitel": stopped,
+        }
+        live = self.results["live"]
+        console.log(f"live: {sent:,} messages at {sent / publish_s:,.0f}/s; latency p50 "
+                    f"{live['latency_ms']['p50']} ms, p99 {live['latency_ms']['p99']} ms; "
+                    f"{poller.seen:,} of {good:,} points seen")
+
+    # scale ----------------------------------------------------------------------
+
+    def scale(self) -> None:
+        opts, db = self.opts, "bench_scale"
+        sites = math.ceil(opts.scale_devices / 2.5)
+        city = city_registry(sites, opts.seed + 1, max_devices=opts.scale_devices)
+        path = write_registry(city, self.tmp / "registry-scale.yaml")
+        registry = Registry.from_dict(city)
+        traffic = one_reading_each(registry, opts.seed + 1)
+        proc, log, _ = self.start_sanitel("sanitel-scale", path, db)
+        with ProcessMonitor(proc.pid) as mon:
+            wait_log(log, "sanitel ingest: started", 90, proc, "Sanitel scale")
+            time.sleep(0.5)
+            idle_rss = mon.sample_now()
+            with self.task(f"scale: {len(registry.devices):,} devices, one reading each",
+                           traffic.good) as upd:
+                pub = Publisher(self.broker.host, self.broker.port, "bench-scale-publisher")
+                try:
+                    t0 = time.time()
+                    sent = pub.send(traffic.items, Encoder())
+                    pub.wait_acked(sent, 30)
+                finally:
+                    pub.close()
+                points, t_end = wait_count(self.influx.url, db, MEASUREMENTS, traffic.good,
+                                           120, on_count=upd)
+            time.sleep(2)  # let alert state and buffers settle, still sampling
+            mon.sample_now()
+        stopped = self.stop_sanitel(proc, log)
+        if t_end is None:
+            raise PhaseTimeout(f"scale: {points:,} of {traffic.good:,} points stored in 120 s")
+        self.results["scale"] = {
+            "name": f"Sanitel {len(registry.devices):,} devices", "devices": len(
+                registry.devices), "messages": sent, "seconds": round(t_end - t0, 3),
+            "msgs_per_s": round(sent / (t_end - t0)), "points": points,
+            "expected_points": traffic.good,
+            "idle_rss_mb": round((idle_rss.rss if idle_rss else 0) / MB, 1),
+            "peak_rss_mb": round(mon.peak_rss / MB, 1), "final_rss_mb": round(
+                mon.last_rss / MB, 1), "cpu_s": round(mon.cpu_s, 2), "sanitel": stopped,
+        }
+        console.log(f"scale: {len(registry.devices):,} devices, peak RSS "
+                    f"{mon.peak_rss / MB:.0f} MB (idle {self.results['scale']['idle_rss_mb']} MB)")
+
+    # alerts ---------------------------------------------------------------------
+
+    def alerts(self) -> None:
+        count = self.opts.alert_count
+        out: dict[str, Any] = {"name": "alert latency (alert_latency.py)", "script":
+                               str(ALERT_SCRIPT.relative_to(ROOT)), "alerts": count}
+        self.results["alerts"] = out
+        if not ALERT_SCRIPT.exists():
+            out["error"] = f"{ALERT_SCRIPT} is missing"
+            return
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with self.task(f"alerts: {count:,} alerts at 500 readings/s (alert_latency.py)", None):
+            proc = self.children.spawn(
+                [sys.executable, str(ALERT_SCRIPT), "--alerts", str(count), "--rate", "500"],
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            try:
+                text, _ = proc.communicate(timeout=count / 500 + 120)
+            except subprocess.TimeoutExpired:
+                self.children.stop(proc, 10)
+                out["error"] = "alert_latency.py did not finish in time"
+                return
+        output = text.decode(errors="replace")
+        out["output"] = output.strip().splitlines()[-8:]
+        for line in output.splitlines():
+            key, _, value = line.partition(":")
+            if key in ("p50", "p90", "p99", "max") and value.strip().endswith("ms"):
+                out[f"{key}_ms"] = float(value.strip().removesuffix("ms"))
+            if key == "alerts":
+                out["received"] = value.strip()
+        if proc.returncode != 0 or "p99_ms" not in out:
+            out["error"] = f"alert_latency.py exited {proc.returncode}: {output[-300:]}"
+        else:
+            console.log(f"alerts: p50 {out['p50_ms']} ms, p99 {out['p99_ms']} ms")
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def parse_args(argv: list[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller run: 20,000 messages, naive capped at 10 s, live 15 s, "
+                             "300 alerts (explicit options still win)")
+    parser.add_argument("--messages", type=int, help="readings in the drain backlog "
+                        "(default 50,000; --quick 20,000)")
+    parser.add_argument("--sites", type=int, default=1200,
+                        help="sites of the simulated city (default 1200: about 3,400 devices)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--naive-cap", type=float, help="seconds the naive bridge may run "
+                        "(default 30; --quick 10)")
+    parser.add_argument("--live-rate", type=float, default=5000, help="msg/s in the live run")
+    parser.add_argument("--live-seconds", type=float, help="live run length "
+                        "(default 60; --quick 15)")
+    parser.add_argument("--scale-devices", type=int, default=10_000,
+                        help="devices in the scale run's registry (default 10,000)")
+    parser.add_argument("--alerts", type=int, dest="alert_count",
+                        help="alerts in the alert latency run (default 2,000; --quick 300)")
+    parser.add_argument("--phases", default=",".join(PHASES),
+                        help=f"comma-separated subset of {','.join(PHASES)} (default: all)")
+    parser.add_argument("--profile", action="store_true",
+                        help="record a py-spy flame graph of Sanitel in the drain phase "
+                             "(results/<stamp>-sanitel-drain.svg; adds sampling overhead)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temp dir (server data, sanitel logs) and print its path")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    args = parser.parse_args(argv)
+    phases = tuple(p.strip() for p in args.phases.split(",") if p.strip())
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        parser.error(f"--phases: unknown {', '.join(unknown)}; choose from {', '.join(PHASES)}")
+    quick = args.quick
+
+    def pick(value: Any, full: Any, short: Any) -> Any:
+        return value if value is not None else (short if quick else full)
+
+    return Options(
+        messages=pick(args.messages, 50_000, 20_000), sites=args.sites, seed=args.seed,
+        naive_cap_s=pick(args.naive_cap, 30.0, 10.0), live_rate=args.live_rate,
+        live_seconds=pick(args.live_seconds, 60.0, 15.0), scale_devices=args.scale_devices,
+        alert_count=pick(args.alert_count, 2000, 300), phases=phases, profile=args.profile,
+        keep=args.keep, out=args.out, quick=quick,
+    )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    results: dict[str, Any] = {
+        "stamp": stamp, "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                 "platform": platform.platform()},
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()},
+    }
+    busy = _pytest_running()
+    if busy:
+        console.print(f"[yellow]note: {busy} pytest process(es) running: figures will be low")
+        results["host"]["pytest_running"] = busy
+    opts.out.mkdir(parents=True, exist_ok=True)
+    with console.status("building the city and its readings"):
+        city = city_registry(opts.sites, opts.seed)
+        registry = Registry.from_dict(city)
+        traffic = city_traffic(registry, opts.messages, seed=opts.seed)
+    results["traffic"] = {
+        "messages": len(traffic.items), "good": traffic.good, "bad": traffic.bad,
+        "duplicates": traffic.counts.get("duplicate", 0), "devices": traffic.devices,
+        "sites": traffic.sites, "by_expect": dict(traffic.counts), "by_type": dict(
+            traffic.types()),
+    }
+    console.log(f"city: {traffic.sites:,} sites, {traffic.devices:,} devices; "
+                f"{len(traffic.items):,} readings, {traffic.good:,} good, {traffic.bad:,} bad, "
+                f"{results['traffic']['duplicates']} duplicates")
+    tmp = Path(tempfile.mkdtemp(prefix="sanitel-bench-"))
+    children = Children()
+    failed: str | None = None
+    try:
+        registry_yaml = write_registry(city, tmp / "registry.yaml")
+        progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+            MofNCompleteColumn(), TimeElapsedColumn(), console=console)
+        with console.status("starting mosquitto and influxd"):
+            broker = Mosquitto(tmp / "mosquitto")
+            broker.start()
+        try:
+            influx = Influxd(tmp / "influxd")
+            influx.start()
+            try:
+                bench = Bench(opts, tmp, broker, influx, children, progress, results)
+                with progress:
+                    failed = _phases(bench, traffic, registry_yaml)
+            finally:
+                influx.stop()
+        finally:
+            broker.stop()
+        if "alerts" in opts.phases:
+            # Its own servers and sanitel ingest; ours are stopped so they cost no CPU.
+            bench.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                      TimeElapsedColumn(), console=console)
+            with bench.progress:
+                try:
+                    bench.alerts()
+                except (OSError, RuntimeError, ValueError) as exc:
+                    results["alerts"] = {"error": f"{type(exc).__name__}: {exc}"}
+    except KeyboardInterrupt:
+        console.print("[red]interrupted: stopping everything it started")
+        children.stop_all()
+        return 130
+    finally:
+        children.stop_all()
+        if opts.keep:
+            console.print(f"kept {tmp}")
+        else:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    if failed:
+        results["failed"] = failed
+    report.finish(results, opts.out, console)
+    return 1 if failed else 0
+
+
+def _phases(bench: Bench, traffic: Traffic, registry_yaml: Path) -> str | None:
+    """Run the phases; a failing phase is reported and the rest still run."""
+    opts, failures = bench.opts, []
+    steps: list[tuple[str, Callable[[], None]]] = []
+    if any(p in opts.phases for p in ("raw", "naive", "sanitel")):
+        steps.append(("drain", lambda: bench.drain(traffic, registry_yaml)))
+    if "live" in opts.phases:
+        steps.append(("live", lambda: bench.live(traffic, registry_yaml)))
+    if "scale" in opts.phases:
+        steps.append(("scale", bench.scale))
+    for name, step in steps:
+        try:
+            step()
+        except (PhaseTimeout, RuntimeError, OSError) as exc:
+            console.print(f"[red]{name} failed: {exc}")
+            failures.append(f"{name}: {exc}")
+            bench.results.setdefault("errors", {})[name] = str(exc)
+    return "; ".join(failures) or None
+
+
+def _pytest_running() -> int:
+    try:
+        import psutil
+
+        return sum(1 for p in psutil.process_iter(["cmdline"])
+                   if any("pytest" in part for part in (p.info["cmdline"] or []))
+                   and p.pid != os.getpid())
+    except Exception:
+        return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())
