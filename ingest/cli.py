@@ -142,6 +142,7 @@ def _mount_demo() -> None:
 #: should not pay for Grafana's client library at every start.
 _SUBCOMMANDS = {
     "simulate": _mount_simulate, "alerts": _mount_alerts, "dashboards": _mount_dashboards,
+    "demo": _mount_demo,
 }
 
 

@@ -1,0 +1,287 @@
+"""`sanitel demo`: the whole product on this machine, with a live view.
+
+Starts mosquitto and influxd with their data in `./sanitel-demo/`, generates a city
+(once; later runs resume it), writes the Grafana dashboards, runs `sanitel ingest` and
+`sanitel simulate` as child processes, and shows what flows. Ctrl-C stops the simulator,
+lets the pipeline drain, then stops the servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from devices.sites import Registry
+from ingest.local_servers import Influxd, Mosquitto, ServerError, find_binary, free_port
+
+SANITEL = [sys.executable, "-m", "ingest.cli"]
+
+
+@dataclass
+class DemoPaths:
+    root: Path
+
+    @property
+    def registry(self) -> Path:
+        return self.root / "registry.yaml"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "sanitel.yaml"
+
+    @property
+    def grafana(self) -> Path:
+        return self.root / "grafana"
+
+
+def _port(wanted: int) -> int:
+    """The wanted port when it is free, any free one otherwise (0: any)."""
+    if wanted:
+        with contextlib.suppress(OSError), __import__("socket").socket() as sock:
+            sock.bind(("127.0.0.1", wanted))
+            return wanted
+    return free_port()
+
+
+def _write_config(paths: DemoPaths, mqtt_port: int, influx_url: str) -> None:
+    config = {
+        "registry": str(paths.registry.resolve()),
+        "data_dir": str((paths.root / "data").resolve()),
+        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": "sanitel-demo-ingest"},
+        "influx": {"api": "v1", "url": influx_url, "database": "sanitation"},
+        "pipeline": {"instance": "demo", "stats_interval_s": 2},
+    }
+    paths.config.write_text(
+        "# Written by `sanitel demo`; use it with `sanitel ... --config` while the demo runs.\n"
+        + yaml.safe_dump(config, sort_keys=False)
+    )
+
+
+def _city(paths: DemoPaths, sites: int, seed: int, console: Console) -> Registry:
+    if not paths.registry.exists():
+        from simulators import generate_city, write_registry
+
+        write_registry(generate_city(sites=sites, seed=seed), paths.registry)
+        console.print(f"generated a city of {sites} sites: {paths.registry}")
+    else:
+        console.print(f"resuming the city in {paths.registry}")
+    return Registry.load(paths.registry)
+
+
+@contextlib.contextmanager
+def _child(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process in its own session, so Ctrl-C reaches it only through us."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its data.")] = Path(
+        "sanitel-demo"
+    ),
+    sites: Annotated[int, typer.Option(min=1, help="Sites of the city (first run only).")] = 40,
+    speed: Annotated[
+        float, typer.Option(min=1, help="Simulated time speed: replays the last day, then live.")
+    ] = 120.0,
+    seed: Annotated[int, typer.Option(help="Seed of the city and its readings.")] = 7,
+    faults: Annotated[float, typer.Option(min=0, max=1, help="Share of bad messages.")] = 0.02,
+    mqtt_port: Annotated[int, typer.Option(help="Broker port (taken: any free one).")] = 1883,
+    influx_port: Annotated[int, typer.Option(help="InfluxDB port (taken: any free).")] = 8086,
+    duration: Annotated[
+        float | None, typer.Option(min=1, help="Stop after this many seconds.")
+    ] = None,
+    live: Annotated[bool, typer.Option(help="Live terminal view (else a line every 5 s).")] = (
+        True
+    ),
+) -> None:
+    """The simulated city end to end on this machine: broker, InfluxDB, pipeline, alerts,
+    dashboards and a live view. Ctrl-C stops everything cleanly; running it again resumes."""
+    console = Console()
+    try:
+        find_binary("mosquitto", "/usr/sbin/mosquitto")
+        find_binary("influxd", "/usr/bin/influxd")
+    except ServerError as exc:
+        console.print(f"[red]sanitel demo: {exc}[/red]")
+        raise typer.Exit(1) from None
+    paths = DemoPaths(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    registry = _city(paths, sites, seed, console)
+    broker = Mosquitto(directory / "mosquitto", port=_port(mqtt_port))
+    influx = Influxd(directory / "influxdb", port=_port(influx_port))
+    stop = _stop_on_signals()
+    with broker, influx:
+        _write_config(paths, broker.port, influx.url)
+        _export_dashboards(paths, console)
+        console.print(
+            f"broker mqtt://127.0.0.1:{broker.port}, InfluxDB {influx.url} (database "
+            f"'sanitation'), {len(registry)} devices at {len(registry.sites)} sites"
+        )
+        ingest_args = [*SANITEL, "ingest", "--config", str(paths.config)]
+        simulate_args = [
+            *SANITEL, "simulate", "--host", "127.0.0.1", "--port", str(broker.port),
+            "--registry", str(paths.registry), "--speed", str(speed), "--seed", str(seed),
+            "--faults", str(faults), "--quiet",
+        ]
+        with (
+            _child(ingest_args, directory / "ingest.log") as ingest,
+            _child(simulate_args, directory / "simulate.log") as simulator,
+        ):
+            view = DemoView(influx, registry, paths)
+            _watch(view, console, stop, duration, live, (ingest, simulator))
+            simulator.send_signal(signal.SIGINT)  # first: its devices say goodbye
+            simulator.wait(30)
+        console.print(f"stopped; data kept in {directory} (run `sanitel demo` again to resume)")
+
+
+def _stop_on_signals() -> dict[str, bool]:
+    stop = {"now": False}
+
+    def handler(signum: int, frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def _export_dashboards(paths: DemoPaths, console: Console) -> None:
+    result = subprocess.run(
+        [*SANITEL, "dashboards", "export", str(paths.grafana), "--config", str(paths.config)],
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode == 0:
+        console.print(f"Grafana dashboards and provisioning written to {paths.grafana}")
+    else:
+        console.print(f"[yellow]dashboards not written: {result.stderr.strip()}[/yellow]")
+
+
+def _watch(
+    view: DemoView, console: Console, stop: dict[str, bool], duration: float | None,
+    live: bool, children: tuple[subprocess.Popen[bytes], ...],
+) -> None:
+    ends = time.monotonic() + duration if duration else None
+    last_line = 0.0
+    with Live(view.render(), console=console, refresh_per_second=1, transient=False) if live \
+            else contextlib.nullcontext() as screen:
+        while not stop["now"] and (ends is None or time.monotonic() < ends):
+            if any(child.poll() is not None for child in children):
+                console.print("[red]a child process ended; see ingest.log / simulate.log[/red]")
+                break
+            time.sleep(0.5)
+            if screen is not None:
+                screen.update(view.render())
+            elif time.monotonic() - last_line >= 5:
+                console.print(view.line())
+                last_line = time.monotonic()
+
+
+class DemoView:
+    """What the operator sees: throughput, stored, rejects, active alerts, busiest toilets."""
+
+    def __init__(self, influx: Influxd, registry: Registry, paths: DemoPaths) -> None:
+        self.influx = influx
+        self.registry = registry
+        self.paths = paths
+        self.started_ms = int(time.time() * 1000)
+
+    def _rows(self, query: str) -> list[dict[str, Any]]:
+        try:
+            return self.influx.rows(query)
+        except Exception:
+            return []
+
+    def figures(self) -> dict[str, Any]:
+        since = f"time >= {self.started_ms}ms"
+        totals = self._rows(
+            f"SELECT sum(received) AS received, sum(stored) AS stored, sum(rejected) AS "
+            f"rejected FROM pipeline WHERE {since}"
+        )
+        rate = self._rows("SELECT last(msgs_per_s) AS rate FROM pipeline")
+        rejects = self._rows(f"SELECT sum(count) AS n FROM rejects WHERE {since} GROUP BY reason")
+        return {
+            **(totals[0] if totals else {"received": 0, "stored": 0, "rejected": 0}),
+            "rate": rate[0]["rate"] if rate else 0.0,
+            "rejects": {row["reason"]: row["n"] for row in rejects},
+        }
+
+    def busiest(self, top: int = 5) -> list[tuple[str, int]]:
+        last = self._rows("SELECT last(entries) FROM people_flow")
+        if not last:
+            return []
+        hour_ago = last[0]["time"] - 3_600_000
+        rows = self._rows(
+            f"SELECT sum(entries) AS n FROM people_flow WHERE time > {hour_ago}ms GROUP BY site_id"
+        )
+        names = {site.id: site.name for site in self.registry.sites.values()}
+        ranked = sorted(rows, key=lambda row: row["n"] or 0, reverse=True)[:top]
+        return [(names.get(row["site_id"], row["site_id"]), int(row["n"] or 0)) for row in ranked]
+
+    def alerts(self) -> list[Any]:
+        from ingest.alerts.store import IncidentStore, store_path
+
+        path = store_path(self.paths.root / "data" / "state")
+        if not path.exists():
+            return []
+        try:
+            store = IncidentStore(path, readonly=True)
+            try:
+                return store.open_incidents()
+            finally:
+                store.close()
+        except Exception:
+            return []
+
+    def line(self) -> str:
+        f = self.figures()
+        return (f"{f['rate']:.0f} msg/s; received {f['received']}, stored {f['stored']}, "
+                f"rejected {f['rejected']} {f['rejects']}; {len(self.alerts())} active alerts")
+
+    def render(self) -> Group:
+        f = self.figures()
+        flow = Table.grid(padding=(0, 2))
+        flow.add_row("messages/s", f"{f['rate']:.0f}")
+        flow.add_row("received", str(f["received"] or 0))
+        flow.add_row("stored points", str(f["stored"] or 0))
+        flow.add_row("rejected", str(f["rejected"] or 0))
+        for reason, count in sorted(f["rejects"].items()):
+            flow.add_row(f"  {reason}", str(count))
+        alerts = Table("site", "rule", "severity", "value", "ack", box=None)
+        incidents = self.alerts()
+        for incident in sorted(incidents, key=lambda i: -i.started_ms)[:8]:
+            alerts.add_row(incident.site_name, incident.rule, incident.severity,
+                           str(incident.value), incident.acknowledged_by or "")
+        busiest = Table("toilet", "people, last hour", box=None)
+        for name, count in self.busiest():
+            busiest.add_row(name, str(count))
+        return Group(
+            Panel(flow, title="pipeline"),
+            Panel(alerts, title=f"active alerts ({len(incidents)})"),
+            Panel(busiest, title="busiest toilets"),
+            f"InfluxDB {self.influx.url} database sanitation; Grafana files in "
+            f"{self.paths.grafana} (see README); Ctrl-C stops.",
+        )
