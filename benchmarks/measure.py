@@ -188,6 +188,9 @@ class LatencyPoller:
     pause_s: float = 0.02
     latencies_ms: list[float] = field(default_factory=list)
     queries: int = 0
+    rows: int = 0
+    rows_max: int = 0
+    query_s_max: float = 0.0
     _seen: set[tuple[str, int]] = field(default_factory=set)
     _next: int = 0
     _cursor: int = 0
@@ -198,6 +201,11 @@ class LatencyPoller:
     @property
     def seen(self) -> int:
         return len(self._seen)
+
+    def figures(self) -> dict[str, Any]:
+        return {"queries": self.queries, "rows": self.rows, "rows_max": self.rows_max,
+                "query_s_max": round(self.query_s_max, 3), "error": self.error,
+                "unseen_from": self._next, "expected": len(self.expected)}
 
     def start(self, since_ms: int) -> None:
         self._cursor = since_ms
@@ -215,6 +223,7 @@ class LatencyPoller:
         with httpx.Client() as client:
             while not self._stop.is_set():
                 q = f'SELECT "seq", "device_id" FROM {names} WHERE time > {self._cursor}ms'
+                asked = time.monotonic()
                 try:
                     result = influx_query(self.url, q, self.db, client)
                 except (MeasureError, httpx.HTTPError) as exc:
@@ -224,15 +233,20 @@ class LatencyPoller:
                     continue
                 now_ms = time.time() * 1000
                 self.queries += 1
+                self.query_s_max = max(self.query_s_max, time.monotonic() - asked)
+                rows = 0
                 seen = self._seen
                 for statement in result.get("results", []):
                     for series in statement.get("series", []):
+                        rows += len(series["values"])
                         for ts, _seq, device_id in series["values"]:
                             key = (device_id, ts)
                             if key not in seen:
                                 seen.add(key)
                                 self.latencies_ms.append(now_ms - ts)
                             newest = max(newest, ts)
+                self.rows += rows
+                self.rows_max = max(self.rows_max, rows)
                 expected, n = self.expected, len(self.expected)
                 while self._next < n and expected[self._next] in seen:
                     self._next += 1

@@ -68,7 +68,10 @@ class EventReader:
     def _read(self, stream: IO[bytes]) -> None:
         for line in stream:
             with contextlib.suppress(ValueError):
-                self.events.put(json.loads(line))
+                self.on_event(json.loads(line))
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        self.events.put(event)
 
     def wait_for(self, name: str, timeout: float) -> dict[str, Any] | None:
         for event in self.seen:
@@ -84,6 +87,22 @@ class EventReader:
             if event.get("event") == name:
                 return event
         return None
+
+
+class PublisherFeed(EventReader):
+    """The live publisher's stdout: `expected` grows with the (device_id, ts) it sent."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.expected: list[tuple[str, int]] = []
+        self.sent = 0
+        super().__init__(stream)
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        if "good" in event and "event" not in event:
+            self.expected.extend((device_id, ts) for device_id, ts in event["good"])
+            self.sent = event["sent"]
+        else:
+            self.events.put(event)
 
 
 def contender_cmd(kind: str, *args: str) -> list[str]:

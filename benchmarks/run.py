@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -69,6 +70,7 @@ from benchmarks.procs import (
     Children,
     EventReader,
     PhaseTimeout,
+    PublisherFeed,
     contender_cmd,
     log_problems,
     log_time,
@@ -84,7 +86,6 @@ from benchmarks.traffic import (
     Traffic,
     city_registry,
     city_traffic,
-    cycle,
     one_reading_each,
 )
 from devices.sites import Registry
@@ -144,6 +145,29 @@ class Bench:
         finally:
             self.progress.update(task_id, total=total or 1, completed=total or 1)
             self.progress.stop_task(task_id)
+
+    def cpu_snapshot(self) -> dict[str, float]:
+        """CPU seconds so far of mosquitto, influxd, this harness, and the whole machine."""
+        out: dict[str, float] = {}
+        procs = {"mosquitto": self.broker.proc, "influxd": self.influx.proc}
+        for name, proc in procs.items():
+            with contextlib.suppress(psutil.Error, AttributeError):
+                times = psutil.Process(proc.pid).cpu_times()  # type: ignore[union-attr]
+                out[name] = times.user + times.system
+        harness = psutil.Process().cpu_times()
+        out["harness"] = harness.user + harness.system
+        machine = psutil.cpu_times()
+        out["machine_busy"] = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+        out["wall"] = time.time() * (os.cpu_count() or 1)
+        return out
+
+    @staticmethod
+    def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+        """CPU seconds used between two snapshots, and how busy the machine's cores were."""
+        used = {k: round(after[k] - before[k], 2) for k in before if k in after and k != "wall"}
+        capacity = after["wall"] - before["wall"]
+        used["machine_busy_pct"] = round(100 * used.pop("machine_busy") / max(capacity, 1e-6), 1)
+        return used
 
     def start_sanitel(
         self, name: str, registry: Path, database: str, extra: dict[str, str] | None = None,
@@ -283,9 +307,11 @@ class Bench:
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             with ProcessMonitor(proc.pid) as mon:
                 line = wait_log(log, "connected to mqtt", 60, proc, "Sanitel drain")
+                cpu0 = self.cpu_snapshot()
                 t0 = log_time(line) or time.time()
                 points, t_end = wait_count(self.influx.url, db, MEASUREMENTS, good, 240,
                                            on_count=upd)
+                others = self.cpu_used(cpu0, self.cpu_snapshot())
                 mon.sample_now()
                 if t_end is None:
                     raise PhaseTimeout(f"Sanitel drain: {points:,} of {good:,} points stored "
@@ -311,6 +337,7 @@ class Bench:
             "expected_rejects": traffic.bad, "startup_s": round(t0 - spawned, 3),
             "peak_rss_mb": round(mon.peak_rss / MB, 1), "cpu_s": round(mon.cpu_s, 2),
             "cpu_s_draining": round(mon.cpu_at(t_end) - mon.cpu_at(t0), 2),
+            "cpu_s_others": others,
             "sanitel": stopped, "profile_svg": str(profile_svg) if profile_svg else None,
         }
         console.log(f"Sanitel: {n:,} messages in {seconds:.2f} s = {n / seconds:,.0f} msg/s; "
@@ -326,21 +353,32 @@ class Bench:
         proc, log, _ = self.start_sanitel("sanitel-live", registry_yaml, db)
         with ProcessMonitor(proc.pid) as mon:
             wait_log(log, "sanitel ingest: started", 60, proc, "Sanitel live")
-            encoder = Encoder(record=True)
-            poller = LatencyPoller(self.influx.url, db, MEASUREMENTS, encoder.sent)
+            cmd = [sys.executable, "-m", "benchmarks.publisher", "--port", str(self.broker.port),
+                   "--sites", str(opts.sites), "--seed", str(opts.seed), "--messages",
+                   str(len(traffic.items)), "--count", str(total), "--rate", str(opts.live_rate),
+                   "--max-seconds", str(opts.live_seconds + 30)]
+            publisher = self.children.spawn(cmd, cwd=ROOT, stdout=subprocess.PIPE)
+            assert publisher.stdout is not None
+            feed = PublisherFeed(publisher.stdout)
+            poller = LatencyPoller(self.influx.url, db, MEASUREMENTS, feed.expected)
             poller.start(int(time.time() * 1000) - 1000)
-            pub = Publisher(self.broker.host, self.broker.port, "bench-live-publisher")
             try:
                 with self.task(f"live: Sanitel at {opts.live_rate:,.0f} msg/s for "
                                f"{opts.live_seconds:g} s", total) as upd:
-                    t0 = time.monotonic()
-                    t0_wall = time.time()
-                    sent = pub.send(cycle(traffic.items, total), encoder, rate=opts.live_rate,
-                                    progress=upd, deadline=t0 + opts.live_seconds + 30)
-                    publish_s = time.monotonic() - t0
-                    t1_wall = time.time()
-                    pub.wait_acked(sent, 30)
-                good = len(encoder.sent)
+                    started = feed.wait_for("start", 60)
+                    if started is None:
+                        raise PhaseTimeout("live: the publisher did not start in 60 s")
+                    cpu0 = self.cpu_snapshot()
+                    deadline = time.monotonic() + opts.live_seconds + 60
+                    done = None
+                    while done is None and time.monotonic() < deadline:
+                        done = feed.wait_for("done", 0.25)
+                        upd(feed.sent)
+                    others = self.cpu_used(cpu0, self.cpu_snapshot())
+                    if done is None:
+                        raise PhaseTimeout(f"live: the publisher sent {feed.sent:,} of "
+                                           f"{total:,} in {opts.live_seconds + 60:g} s")
+                sent, good = done["sent"], done["good"]
                 with self.task("live: waiting for the last points", good) as upd:
                     deadline = time.monotonic() + 30
                     while poller.seen < good and time.monotonic() < deadline:
@@ -348,26 +386,28 @@ class Bench:
                         time.sleep(0.1)
                     time.sleep(0.3)  # a last poll or two
             finally:
-                pub.close()
                 poller.stop()
+                self.children.stop(publisher, 10)
             mon.sample_now()
         stored = count_points(self.influx.url, db, MEASUREMENTS)
         stopped = self.stop_sanitel(proc, log)
         lat = poller.latencies_ms
+        t0_wall, t1_wall = started["t"], done["t"]
+        publish_s = t1_wall - t0_wall
         cpu_during = mon.cpu_at(t1_wall) - mon.cpu_at(t0_wall)
         self.results["live"] = {
             "name": f"Sanitel live {opts.live_rate:,.0f} msg/s", "messages": sent,
             "seconds": round(publish_s, 3), "msgs_per_s": round(sent / publish_s),
             "target_rate": opts.live_rate, "points": stored, "expected_points": good,
-            "seen_by_poller": poller.seen, "poller_queries": poller.queries,
-            "poller_error": poller.error,
+            "seen_by_poller": poller.seen, "poller": poller.figures(),
             "latency_ms": {f"p{p}": _round(percentile(lat, p)) for p in (50, 90, 99)}
             | {"max": _round(max(lat) if lat else None), "mean": _round(sum(lat) / len(lat)
                                                                        if lat else None)},
             "latency_samples_ms": [round(x, 1) for x in lat],
             "peak_rss_mb": round(mon.peak_rss / MB, 1), "cpu_s": round(mon.cpu_s, 2),
-            "cpu_pct_while_publishing": round(100 * cpu_during / max(t1_wall - t0_wall, 1e-6),
-                                              1),
+            "cpu_pct_while_publishing": round(100 * cpu_during / max(publish_s, 1e-6), 1),
+            "cpu_s_others": others,
+            "publisher_acked_after_s": round(done["acked_t"] - done["t"], 3),
             "sanitel": stopped,
         }
         live = self.results["live"]
