@@ -40,10 +40,12 @@ class Sample:
 
 
 class ProcessMonitor:
-    """`with ProcessMonitor(pid) as mon:` ... `mon.peak_rss`, `mon.cpu_s`, `mon.cpu_between`."""
+    """`with ProcessMonitor(pid, ...) as mon:` ... `mon.peak_rss`, `mon.cpu_s`, `mon.cpu_at`.
 
-    def __init__(self, pid: int, every_s: float = 0.1) -> None:
-        self.proc = psutil.Process(pid)
+    Figures are sums over the processes given and all their children."""
+
+    def __init__(self, *pids: int, every_s: float = 0.1) -> None:
+        self.roots = [psutil.Process(pid) for pid in pids]
         self.every_s = every_s
         self.samples: list[Sample] = []
         self._cpu_done: dict[int, float] = {}
@@ -63,10 +65,11 @@ class ProcessMonitor:
             self._thread.join(2)
 
     def sample_now(self) -> Sample | None:
-        rss, cpu = 0, 0.0
-        try:
-            procs = [self.proc, *self.proc.children(recursive=True)]
-        except psutil.Error:
+        rss, procs = 0, []
+        for root in self.roots:
+            with contextlib.suppress(psutil.Error):
+                procs += [root, *root.children(recursive=True)]
+        if not procs:
             return None
         for proc in procs:
             with contextlib.suppress(psutil.Error):

@@ -81,6 +81,7 @@ from benchmarks.procs import (
 )
 from benchmarks.traffic import (
     MEASUREMENTS,
+    TELEMETRY_FILTER,
     Encoder,
     Publisher,
     Traffic,
@@ -93,6 +94,7 @@ from ingest.local_servers import Influxd, Mosquitto
 from simulators import write_registry
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SHARED_GROUP = "bench"
 SHIPPED_ALERTS = ROOT / "config" / "alerts.yaml"
 ALERT_SCRIPT = ROOT / "tests" / "ingest" / "alerts" / "alert_latency.py"
 PHASES = ("raw", "naive", "sanitel", "live", "scale", "alerts")
@@ -116,9 +118,23 @@ class Options:
     alert_count: int
     phases: tuple[str, ...]
     profile: bool
+    workers: int
+    sanitel_env: dict[str, str]
     keep: bool
     out: Path
     quick: bool
+
+
+@dataclass
+class Workers:
+    procs: list[subprocess.Popen[bytes]]
+    logs: list[Path]
+    client_ids: list[str]
+    spawned: float
+
+    @property
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self.procs]
 
 
 @dataclass
@@ -169,36 +185,66 @@ class Bench:
         used["machine_busy_pct"] = round(100 * used.pop("machine_busy") / max(capacity, 1e-6), 1)
         return used
 
-    def start_sanitel(
-        self, name: str, registry: Path, database: str, extra: dict[str, str] | None = None,
-    ) -> tuple[subprocess.Popen[bytes], Path, float]:
-        data_dir = self.tmp / name
-        data_dir.mkdir(parents=True, exist_ok=True)
-        log = data_dir / "ingest.log"
-        env = sanitel_env(
-            mqtt_port=self.broker.port, client_id=f"bench-{name}", influx_url=self.influx.url,
-            database=database, registry=registry, data_dir=data_dir, alerts=SHIPPED_ALERTS,
-            extra=extra,
-        )
-        with log.open("wb") as out:
-            spawned = time.time()
-            proc = self.children.spawn(sanitel_cmd(), env=env, cwd=ROOT, stdout=out,
-                                       stderr=subprocess.STDOUT)
-        return proc, log, spawned
+    def sanitel_ids(self, name: str) -> list[str]:
+        n = self.opts.workers
+        return [f"bench-{name}"] if n == 1 else [f"bench-{name}-{i}" for i in range(n)]
 
-    def stop_sanitel(self, proc: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
-        code = self.children.stop(proc, timeout=60)
-        return {"exit_code": code, "log": str(log), "figures": stopped_figures(log),
-                "log_problems": log_problems(log)}
+    def start_sanitel(self, name: str, registry: Path, database: str) -> Workers:
+        """`--workers` processes of `sanitel ingest` (one shared subscription group if > 1)."""
+        extra = dict(self.opts.sanitel_env)
+        if self.opts.workers > 1:
+            extra["SANITEL_MQTT__SHARED_GROUP"] = f"{SHARED_GROUP}-{name}"
+        workers = Workers([], [], self.sanitel_ids(name), time.time())
+        for client_id in workers.client_ids:
+            data_dir = self.tmp / client_id
+            data_dir.mkdir(parents=True, exist_ok=True)
+            log = data_dir / "ingest.log"
+            env = sanitel_env(
+                mqtt_port=self.broker.port, client_id=client_id, influx_url=self.influx.url,
+                database=database, registry=registry, data_dir=data_dir, alerts=SHIPPED_ALERTS,
+                extra=extra,
+            )
+            with log.open("wb") as out:
+                workers.procs.append(self.children.spawn(
+                    sanitel_cmd(), env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+            workers.logs.append(log)
+        return workers
+
+    def wait_workers(self, workers: Workers, needle: str, timeout: float, what: str) -> float:
+        """Until every worker logged `needle`; the earliest time they logged it."""
+        times = [log_time(wait_log(log, needle, timeout, proc, what)) or time.time()
+                 for proc, log in zip(workers.procs, workers.logs, strict=True)]
+        return min(times)
+
+    def stop_sanitel(self, workers: Workers) -> dict[str, Any]:
+        """Stop the workers, then end their sessions: an offline persistent session would
+        go on queueing (and, in a shared group, taking its share of) later phases' traffic."""
+        out: dict[str, Any] = {"workers": len(workers.procs), "exit_codes": [], "logs": [],
+                               "figures": {}, "log_problems": []}
+        for proc, log, client_id in zip(workers.procs, workers.logs, workers.client_ids,
+                                        strict=True):
+            out["exit_codes"].append(self.children.stop(proc, timeout=60))
+            drop_session(self.broker.host, self.broker.port, client_id)
+            out["logs"].append(str(log))
+            for key, value in (stopped_figures(log) or {}).items():
+                out["figures"][key] = out["figures"].get(key, 0) + value
+            out["log_problems"].extend(log_problems(log))
+        return out
 
     # drain ----------------------------------------------------------------------
 
     def drain(self, traffic: Traffic, registry_yaml: Path) -> None:
         opts, broker = self.opts, self.broker
         wanted = [p for p in ("raw", "naive", "sanitel") if p in opts.phases]
-        ids = {"raw": "bench-bare", "naive": "bench-naive", "sanitel": "bench-sanitel-drain"}
+        ids = {"raw": "bench-bare", "naive": "bench-naive"}
         for phase in wanted:
-            create_session(broker.host, broker.port, ids[phase])
+            if phase != "sanitel":
+                create_session(broker.host, broker.port, ids[phase])
+        if "sanitel" in wanted:
+            shared = f"$share/{SHARED_GROUP}-sanitel-drain/" if opts.workers > 1 else ""
+            for client_id in self.sanitel_ids("sanitel-drain"):
+                create_session(broker.host, broker.port, client_id,
+                               [shared + TELEMETRY_FILTER])
         n = len(traffic.items)
         with self.task(f"publish {n:,} readings (queued for {', '.join(wanted)})", n) as upd:
             pub = Publisher(broker.host, broker.port)
@@ -219,6 +265,7 @@ class Bench:
         self.results["drain"] = drain
         if "raw" in wanted:
             drain["raw"] = self.drain_bare(ids["raw"], n)
+            drop_session(broker.host, broker.port, ids["raw"])
         if "naive" in wanted:
             drain["naive"] = self.drain_naive(ids["naive"], traffic)
             drop_session(broker.host, broker.port, ids["naive"])
@@ -296,19 +343,19 @@ class Bench:
         db, good = "bench_drain", traffic.good
         profile_svg = None
         with self.task("Sanitel: sanitel ingest drains the backlog into InfluxDB", good) as upd:
-            proc, log, spawned = self.start_sanitel("sanitel-drain", registry_yaml, db)
+            workers = self.start_sanitel("sanitel-drain", registry_yaml, db)
+            spawned = workers.spawned
             spy = None
             if self.opts.profile:
                 profile_svg = self.opts.out / f"{self.results['stamp']}-sanitel-drain.svg"
                 spy = self.children.spawn(
                     [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
-                     str(proc.pid), "--rate", "200", "--nonblocking", "--output",
+                     str(workers.pids[0]), "--rate", "200", "--nonblocking", "--output",
                      str(profile_svg)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            with ProcessMonitor(proc.pid) as mon:
-                line = wait_log(log, "connected to mqtt", 60, proc, "Sanitel drain")
+            with ProcessMonitor(*workers.pids) as mon:
+                t0 = self.wait_workers(workers, "connected to mqtt", 60, "Sanitel drain")
                 cpu0 = self.cpu_snapshot()
-                t0 = log_time(line) or time.time()
                 points, t_end = wait_count(self.influx.url, db, MEASUREMENTS, good, 240,
                                            on_count=upd)
                 others = self.cpu_used(cpu0, self.cpu_snapshot())
@@ -327,11 +374,13 @@ class Bench:
                 after = count_points(self.influx.url, db, MEASUREMENTS)
                 if spy is not None:
                     self.children.stop(spy, 30, sig=signal.SIGINT)
-                stopped = self.stop_sanitel(proc, log)
+                stopped = self.stop_sanitel(workers)
         n = len(traffic.items)
         seconds = t_end - t0
         row = {
-            "name": "Sanitel (sanitel ingest)", "messages": n, "seconds": round(seconds, 3),
+            "name": "Sanitel (sanitel ingest" + (
+                f" x{self.opts.workers})" if self.opts.workers > 1 else ")"),
+            "messages": n, "seconds": round(seconds, 3),
             "msgs_per_s": round(n / seconds), "points": after, "expected_points": good,
             "stored_equals_good": after == good, "rejects_counted": rejects,
             "expected_rejects": traffic.bad, "startup_s": round(t0 - spawned, 3),
@@ -350,9 +399,9 @@ class Bench:
     def live(self, traffic: Traffic, registry_yaml: Path) -> None:
         opts, db = self.opts, "bench_live"
         total = int(opts.live_rate * opts.live_seconds)
-        proc, log, _ = self.start_sanitel("sanitel-live", registry_yaml, db)
-        with ProcessMonitor(proc.pid) as mon:
-            wait_log(log, "sanitel ingest: started", 60, proc, "Sanitel live")
+        workers = self.start_sanitel("sanitel-live", registry_yaml, db)
+        with ProcessMonitor(*workers.pids) as mon:
+            self.wait_workers(workers, "sanitel ingest: started", 60, "Sanitel live")
             cmd = [sys.executable, "-m", "benchmarks.publisher", "--port", str(self.broker.port),
                    "--sites", str(opts.sites), "--seed", str(opts.seed), "--messages",
                    str(len(traffic.items)), "--count", str(total), "--rate", str(opts.live_rate),
@@ -390,7 +439,7 @@ class Bench:
                 self.children.stop(publisher, 10)
             mon.sample_now()
         stored = count_points(self.influx.url, db, MEASUREMENTS)
-        stopped = self.stop_sanitel(proc, log)
+        stopped = self.stop_sanitel(workers)
         lat = poller.latencies_ms
         t0_wall, t1_wall = started["t"], done["t"]
         publish_s = t1_wall - t0_wall
@@ -424,9 +473,9 @@ class Bench:
         path = write_registry(city, self.tmp / "registry-scale.yaml")
         registry = Registry.from_dict(city)
         traffic = one_reading_each(registry, opts.seed + 1)
-        proc, log, _ = self.start_sanitel("sanitel-scale", path, db)
-        with ProcessMonitor(proc.pid) as mon:
-            wait_log(log, "sanitel ingest: started", 90, proc, "Sanitel scale")
+        workers = self.start_sanitel("sanitel-scale", path, db)
+        with ProcessMonitor(*workers.pids) as mon:
+            self.wait_workers(workers, "sanitel ingest: started", 90, "Sanitel scale")
             time.sleep(0.5)
             idle_rss = mon.sample_now()
             with self.task(f"scale: {len(registry.devices):,} devices, one reading each",
@@ -442,7 +491,7 @@ class Bench:
                                            120, on_count=upd)
             time.sleep(2)  # let alert state and buffers settle, still sampling
             mon.sample_now()
-        stopped = self.stop_sanitel(proc, log)
+        stopped = self.stop_sanitel(workers)
         if t_end is None:
             raise PhaseTimeout(f"scale: {points:,} of {traffic.good:,} points stored in 120 s")
         self.results["scale"] = {
@@ -522,6 +571,13 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--profile", action="store_true",
                         help="record a py-spy flame graph of Sanitel in the drain phase "
                              "(results/<stamp>-sanitel-drain.svg; adds sampling overhead)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="sanitel ingest processes in one MQTT shared subscription group "
+                             "(default 1)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        dest="sanitel_env",
+                        help="extra environment for sanitel ingest, e.g. "
+                             "--set SANITEL_INFLUX__BATCH_SIZE=10000 (repeatable)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temp dir (server data, sanitel logs) and print its path")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
@@ -531,6 +587,14 @@ def parse_args(argv: list[str] | None) -> Options:
     if unknown:
         parser.error(f"--phases: unknown {', '.join(unknown)}; choose from {', '.join(PHASES)}")
     quick = args.quick
+    sanitel_extra = {}
+    for spec in args.sanitel_env:
+        key, sep, value = spec.partition("=")
+        if not sep or not key.startswith("SANITEL_"):
+            parser.error(f"--set {spec!r}: write SANITEL_SECTION__KEY=VALUE")
+        sanitel_extra[key] = value
+    if args.workers < 1:
+        parser.error("--workers: at least 1")
 
     def pick(value: Any, full: Any, short: Any) -> Any:
         return value if value is not None else (short if quick else full)
@@ -540,6 +604,7 @@ def parse_args(argv: list[str] | None) -> Options:
         naive_cap_s=pick(args.naive_cap, 30.0, 10.0), live_rate=args.live_rate,
         live_seconds=pick(args.live_seconds, 60.0, 15.0), scale_devices=args.scale_devices,
         alert_count=pick(args.alert_count, 2000, 300), phases=phases, profile=args.profile,
+        workers=args.workers, sanitel_env=sanitel_extra,
         keep=args.keep, out=args.out, quick=quick,
     )
 
