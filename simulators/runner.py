@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -61,22 +61,28 @@ class RunStats:
 class RateLimit:
     """At most `per_s` messages a second (a token bucket holding one second's worth)."""
 
-    def __init__(self, per_s: float | None) -> None:
+    def __init__(
+        self,
+        per_s: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.per_s = per_s
+        self._clock, self._sleep = clock, sleep
         self._tokens = float(per_s or 0)
-        self._t = time.monotonic()
+        self._t = clock()
 
     async def acquire(self) -> None:
         if not self.per_s:
             return
         while True:
-            now = time.monotonic()
+            now = self._clock()
             self._tokens = min(self.per_s, self._tokens + (now - self._t) * self.per_s)
             self._t = now
-            if self._tokens >= 1:
-                self._tokens -= 1
+            if self._tokens >= 1 - 1e-9:  # float dust must not make us wait forever
+                self._tokens = max(0.0, self._tokens - 1)
                 return
-            await asyncio.sleep((1 - self._tokens) / self.per_s)
+            await self._sleep((1 - self._tokens) / self.per_s)
 
 
 async def run(

@@ -14,23 +14,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices.sites import Registry
-from simulators.engine import DUPLICATE, STATUS, STORED, Simulator
+from simulators.engine import DUPLICATE, STATUS, STORED, Message, Simulator
 from simulators.faults import REJECT_REASON, FaultKind, FaultRateError, FaultRates
 
 from .conftest import START_MS, classify
 
 
-def _run(city: Registry, rates: dict[FaultKind, float], readings: int = 2_000) -> Simulator:
+def _run(
+    city: Registry, rates: dict[FaultKind, float], readings: int = 2_000
+) -> tuple[Simulator, list[Message]]:
     sim = Simulator(city, seed=4, start_ms=START_MS, faults=FaultRates(rates))
-    sim.messages = sim.take(readings)  # type: ignore[attr-defined]
-    return sim
+    return sim, sim.take(readings)
 
 
 @pytest.mark.parametrize("kind", list(REJECT_REASON))
 def test_each_breaking_fault_is_rejected_with_its_reason(city: Registry, kind: FaultKind) -> None:
-    sim = _run(city, {kind: 1.0}, readings=600)
+    sim, messages = _run(city, {kind: 1.0}, readings=600)
     reason = REJECT_REASON[kind]
-    for m in sim.messages:  # type: ignore[attr-defined]
+    for m in messages:
         assert m.expect == reason
         assert classify(m.topic, m.payload, city, START_MS) == reason, m.payload[:200]
     assert sim.tally.rejected == Counter({reason: 600})
@@ -80,21 +81,21 @@ def test_mixed_faults_match_the_tally(city: Registry, seed: int, total: float) -
 
 
 def test_duplicates_repeat_the_same_bytes(city: Registry) -> None:
-    sim = _run(city, {FaultKind.DUPLICATE: 0.2})
-    messages = sim.messages  # type: ignore[attr-defined]
+    sim, messages = _run(city, {FaultKind.DUPLICATE: 0.2})
     pairs = [(a, b) for a, b in itertools.pairwise(messages) if b.expect == DUPLICATE]
     assert len(pairs) == sim.tally.duplicates > 0
     assert all(a.payload == b.payload and a.topic == b.topic for a, b in pairs)
 
 
 def test_silence_sends_offline_then_skips_then_comes_back(city: Registry) -> None:
-    sim = _run(city, {FaultKind.SILENCE: 0.02}, readings=5_000)
+    sim, messages = _run(city, {FaultKind.SILENCE: 0.02}, readings=5_000)
     by_device: dict[str, list[str]] = {}
-    for m in sim.messages:  # type: ignore[attr-defined]
-        state = orjson.loads(m.payload).get("online") if m.expect == STATUS else None
-        by_device.setdefault(m.device_id, []).append(
-            {True: "online", False: "offline"}.get(state, "reading")  # type: ignore[arg-type]
-        )
+    for m in messages:
+        if m.expect == STATUS:
+            what = "online" if orjson.loads(m.payload)["online"] else "offline"
+        else:
+            what = "reading"
+        by_device.setdefault(m.device_id, []).append(what)
     went_silent = [seq for seq in by_device.values() if "offline" in seq]
     assert went_silent
     for seq in went_silent:
@@ -122,8 +123,7 @@ def test_stuck_sensor_repeats_its_values(city: Registry) -> None:
 
 
 def test_burst_sends_readings_a_second_apart(city: Registry) -> None:
-    sim = _run(city, {FaultKind.BURST: 0.01}, readings=3_000)
-    messages = sim.messages  # type: ignore[attr-defined]
+    sim, messages = _run(city, {FaultKind.BURST: 0.01}, readings=3_000)
     burst = [orjson.loads(m.payload) for m in messages if m.fault is FaultKind.BURST]
     assert len(burst) == sim.tally.faults[FaultKind.BURST] + sim.tally.burst_readings
     assert all(m.expect == STORED for m in messages)
@@ -160,7 +160,7 @@ def test_bad_rates_say_what_is_wrong(specs: list[str], message: str) -> None:
 
 
 def test_tally_file_is_json(city: Registry, tmp_path: Path) -> None:
-    sim = _run(city, {FaultKind.OUT_OF_RANGE: 0.1, FaultKind.DUPLICATE: 0.1})
+    sim, _ = _run(city, {FaultKind.OUT_OF_RANGE: 0.1, FaultKind.DUPLICATE: 0.1})
     data = orjson.loads(sim.tally.write(tmp_path / "tally.json").read_bytes())
     assert data["rejected"] == {"out_of_range": sim.tally.rejected["out_of_range"]}
     assert data["duplicates"] == sim.tally.duplicates > 0

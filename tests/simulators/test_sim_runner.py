@@ -11,7 +11,7 @@ import pytest
 from devices.sites import Registry
 from simulators.clock import SimClock, StartTimeError, default_start_ms, parse_start
 from simulators.engine import STATUS, Message, Simulator
-from simulators.runner import RunStats, run
+from simulators.runner import RateLimit, RunStats, run
 
 from .conftest import START_MS
 
@@ -110,3 +110,29 @@ def test_stop_event_ends_the_run_cleanly(city: Registry) -> None:
     asyncio.run(main())
     assert sim.tally.status_offline == len(city)
     assert out.messages[-1].expect == STATUS
+
+
+def test_rate_limit_lets_through_one_second_then_per_s() -> None:
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limit = RateLimit(100, clock=lambda: now[0], sleep=sleep)
+
+    async def take(n: int) -> None:
+        for _ in range(n):
+            await limit.acquire()
+
+    asyncio.run(take(100))
+    assert now[0] == 0  # a second's worth at once
+    asyncio.run(take(500))
+    assert now[0] == pytest.approx(5.0, rel=0.01)
+
+
+def test_no_rate_limit_never_sleeps() -> None:
+    async def sleep(seconds: float) -> None:
+        raise AssertionError("slept")
+
+    limit = RateLimit(None, sleep=sleep)
+    asyncio.run(limit.acquire())
