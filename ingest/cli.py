@@ -83,12 +83,14 @@ def ingest(
 
 
 def open_alerts(settings: Settings, registry: Registry) -> AlertEngine:
-    from ingest.alerts import AlertEngine, AlertRulesError
+    from ingest.alerts import AlertEngine, AlertRulesError, AlertStoreError
 
     try:
         return AlertEngine.open(settings.alerts, registry, settings.state_dir)
     except AlertRulesError as exc:
         fail(f"{exc} (configuration key alerts / SANITEL_ALERTS)")
+    except AlertStoreError as exc:
+        fail(f"{exc} (configuration key data_dir / SANITEL_DATA_DIR)")
 
 
 async def _run_ingest(settings: Settings, registry: Registry, engine: AlertEngine) -> None:
@@ -146,13 +148,25 @@ _SUBCOMMANDS = {
 }
 
 
+_mounted: set[str] = set()
+
+
+def mount(*names: str) -> typer.Typer:
+    """The app with the named sub-commands (all when none are named) mounted once."""
+    for name in names or tuple(_SUBCOMMANDS):
+        if name not in _mounted:
+            _mounted.add(name)
+            _SUBCOMMANDS[name]()
+    return app
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     wanted = next((arg for arg in args if not arg.startswith("-")), None)
-    if wanted != "ingest":
-        for name, mount in _SUBCOMMANDS.items():
-            if wanted in (None, name) or wanted not in _SUBCOMMANDS:
-                mount()
+    if wanted in _SUBCOMMANDS:
+        mount(wanted)
+    elif wanted != "ingest":
+        mount()
     app(args=args)
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import struct
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -19,14 +20,27 @@ from types import TracebackType
 from typing import Any, Self
 
 import paho.mqtt.client as paho
+from paho.mqtt.client import PUBACK
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from ingest.mqtt_client import BufferedClient
 from ingest.settings import MqttSettings
 
 log = logging.getLogger("sanitel.mqtt")
+
+#: PUBACK: fixed header 0x40, remaining length 2, packet id.
+_PUBACK = struct.Struct("!BBH")
+
+
+def acknowledged(info: paho.MQTTMessageInfo) -> bool:
+    """Whether the broker has acknowledged a QoS 1 publish (False while it is queued)."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):  # published while disconnected: paho resends it
+        return False
 
 
 @dataclass(slots=True)
@@ -62,7 +76,7 @@ class MqttReceiver:
 
     def _build_client(self) -> paho.Client:
         s = self._settings
-        client = paho.Client(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2, client_id=s.client_id,
             protocol=paho.MQTTv5, manual_ack=True,
         )
@@ -127,12 +141,28 @@ class MqttReceiver:
         """End a `wait` early (from the event loop's thread)."""
         self._wakeup.set()
 
-    def ack(self, arrival: Arrival) -> None:
-        if arrival.qos and arrival.generation == self.generation:
-            self._client.ack(arrival.mid, arrival.qos)
+    def ack(self, arrivals: list[Arrival]) -> None:
+        """PUBACK every QoS 1 arrival of the current connection, in one write.
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
-        self._client.publish(topic, payload, qos=qos, retain=retain)
+        paho's own `ack()` queues one packet, wakes its thread and makes one `send` per
+        message; here the 4-byte PUBACKs (reason: success) of a whole batch go as one
+        buffer, which the broker reads as the same packets. Arrivals from an earlier
+        connection are left alone: the broker redelivers them, and their packet ids may
+        already name other messages.
+        """
+        generation = self.generation
+        pack = _PUBACK.pack
+        blob = b"".join(
+            pack(0x40, 2, arrival.mid) for arrival in arrivals
+            if arrival.qos == 1 and arrival.generation == generation
+        )
+        if blob:
+            self._client._packet_queue(PUBACK, blob, 0, 0)
+
+    def publish(
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
+    ) -> paho.MQTTMessageInfo:
+        return self._client.publish(topic, payload, qos=qos, retain=retain)
 
     # paho's network thread -------------------------------------------------------
 

@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from paho.mqtt.client import MQTTMessageInfo
 
 from devices.sites import Device, Registry
 from ingest.deadletter import DeadLetters
 from ingest.lineproto import point, reading_line, status_line
-from ingest.mqtt import Arrival, MqttReceiver
+from ingest.mqtt import Arrival, MqttReceiver, acknowledged
 from ingest.rejects import Rejected, RejectReason
 from ingest.settings import Settings
 from ingest.sink import open_writer
@@ -58,6 +59,7 @@ class Pipeline:
         self.batch = Batch()
         self._flush_s = settings.influx.flush_interval_ms / 1000
         self._hooks: WebhookNotifier | None = None
+        self._unconfirmed: list[tuple[str, MQTTMessageInfo]] = []
 
     async def run(self, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
         s = self.settings
@@ -72,7 +74,7 @@ class Pipeline:
             self.dlq = DeadLetters(lambda topic, payload: rx.publish(topic, payload))
             self.store = Store(
                 writer, spool, s.spool, self._ack, self._storage_rejected,
-                s.pipeline.max_pending_batches,
+                s.pipeline.max_pending_batches, self._batch_stored,
             )
             async with asyncio.TaskGroup() as tasks:
                 writing = tasks.create_task(self.store.run())
@@ -80,14 +82,22 @@ class Pipeline:
                     tasks.create_task(self.store.replay()),
                     tasks.create_task(self._tick()),
                 ]
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(rx.connected.wait(), 10)
+                if self.alerts is not None:  # events a crash kept from their crews
+                    self._emit(getattr(self.alerts, 'unconfirmed', list)())  # TEMP
                 if started is not None:
-                    started.set()
+                    background.append(tasks.create_task(self._announce(rx, started)))
                 await self._receive(stop)
                 await self._drain(writing)
                 for task in background:
                     task.cancel()
+
+    @staticmethod
+    async def _announce(rx: MqttReceiver, started: asyncio.Event) -> None:
+        """`started` once subscribed (or after 10 s without a broker); readings that the
+        broker sends before our SUBACK are handled meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rx.connected.wait(), 10)
+        started.set()
 
     # receive -> validate -> batch ---------------------------------------------------
 
@@ -162,8 +172,9 @@ class Pipeline:
     def _emit(self, events: Sequence[AlertEvent]) -> None:
         for event in events:
             self.stats.alerts += 1
-            self.rx.publish(event.topic(), event.payload(), qos=1)
+            info = self.rx.publish(event.topic(), event.payload(), qos=1)
             self.batch.add(event.line())
+            self.batch.events.append((getattr(event, 'event_id', ''), info))  # TEMP
             if self._hooks is not None:
                 self._hooks.submit(event)
 
@@ -185,9 +196,23 @@ class Pipeline:
             batch.add(line)
         await self.store.queue.put(batch)
 
-    def _ack(self, arrival: Arrival) -> None:
-        self.stats.inflight -= 1
-        self.rx.ack(arrival)
+    def _ack(self, arrivals: list[Arrival]) -> None:
+        self.stats.inflight -= len(arrivals)
+        self.rx.ack(arrivals)
+
+    def _batch_stored(self, batch: Batch) -> None:
+        self._unconfirmed.extend(batch.events)
+
+    def _confirm_alerts(self) -> None:
+        """Events whose point is stored and whose publish the broker acknowledged leave the
+        engine's outbox; the rest are published again after a restart."""
+        if self.alerts is None or not self._unconfirmed:
+            return
+        done = [event_id for event_id, info in self._unconfirmed if acknowledged(info)]
+        if done:
+            getattr(self.alerts, 'confirm', print)(done)  # TEMP
+            finished = set(done)
+            self._unconfirmed = [e for e in self._unconfirmed if e[0] not in finished]
 
     def _storage_rejected(self, detail: str, origin: Arrival | None) -> None:
         if origin is None:
@@ -210,6 +235,10 @@ class Pipeline:
             log.error("could not store everything within %.0f s; the broker keeps the rest "
                       "unacknowledged and redelivers it on the next start", timeout)
             writing.cancel()
+        deadline = time.monotonic() + 2
+        while self._unconfirmed and time.monotonic() < deadline:
+            self._confirm_alerts()
+            await asyncio.sleep(0.05)
 
     # timers -------------------------------------------------------------------------
 
@@ -220,6 +249,7 @@ class Pipeline:
             await asyncio.sleep(SWEEP_EVERY_S)
             if self.alerts is not None:
                 self._emit(self.alerts.sweep(now_ms()))
+                self._confirm_alerts()
             now = time.monotonic()
             if now >= next_stats:
                 self.batch.add(self._stats_point())

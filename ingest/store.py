@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from paho.mqtt.client import MQTTMessageInfo
+
 from ingest.mqtt import Arrival
 from ingest.rejects import RejectReason
 from ingest.settings import SpoolSettings
@@ -34,6 +36,8 @@ class Batch:
     origins: list[Arrival | None] = field(default_factory=list)
     #: Every message this batch answers for, stored or rejected.
     arrivals: list[Arrival] = field(default_factory=list)
+    #: Alert events whose `alerts` points are in this batch, with their MQTT publish.
+    events: list[tuple[str, MQTTMessageInfo]] = field(default_factory=list)
     opened: float = field(default_factory=time.monotonic)
 
     def add(self, line: str, origin: Arrival | None = None) -> None:
@@ -58,12 +62,14 @@ class Store:
 
     def __init__(
         self, writer: InfluxWriter, spool: Spool, settings: SpoolSettings,
-        ack: Callable[[Arrival], None], reject_point: RejectPoint, max_pending: int,
+        ack: Callable[[list[Arrival]], None], reject_point: RejectPoint, max_pending: int,
+        stored: Callable[[Batch], None] = lambda batch: None,
     ) -> None:
         self._writer = writer
         self.spool = spool
         self._settings = settings
         self._ack = ack
+        self._stored = stored
         self._reject_point = reject_point
         self.queue: asyncio.Queue[Batch | None] = asyncio.Queue(max_pending)
         self.figures = StoreFigures()
@@ -79,8 +85,8 @@ class Store:
         """Until a `None` arrives in the queue (end of input)."""
         while (batch := await self.queue.get()) is not None:
             await self._deliver(batch)
-            for arrival in batch.arrivals:
-                self._ack(arrival)
+            self._ack(batch.arrivals)
+            self._stored(batch)
 
     async def _deliver(self, batch: Batch) -> None:
         if not batch.lines:

@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SANITEL = [sys.executable, "-m", "ingest.cli"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """A broker of each test's own (it starts in a few ms): retained messages and
+    persistent sessions of one test never reach another."""
     with Mosquitto(tmp_path_factory.mktemp("mosquitto")) as server:
         yield server  # type: ignore[misc]
 
@@ -180,7 +182,9 @@ class MqttTestClient:
         self._lock = threading.Lock()
         self.messages: list[tuple[str, bytes, bool]] = []
         self._subscribed = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4().hex[:8]}")
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4().hex[:8]}"
+        )
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.connect(host, port)

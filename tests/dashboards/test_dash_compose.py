@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from dashboards.provisioning import DASHBOARDS_PATH
-from ingest.cli import app as sanitel_app
+from ingest.cli import mount
 from ingest.settings import Settings, load
 
 SERVICES = {"mosquitto", "influxdb", "grafana", "ingest", "simulate"}
@@ -86,7 +86,7 @@ def test_commands_are_sanitel_commands_with_known_options(compose: dict[str, Any
         command = compose["services"][name]["command"]
         assert command[0] == name
         # click parses every option before acting on --help: an unknown one exits 2
-        result = CliRunner().invoke(sanitel_app, [*command, "--help"])
+        result = CliRunner().invoke(mount(), [*command, "--help"])
         assert result.exit_code == 0, result.output
 
 
