@@ -146,6 +146,7 @@ def _value(incident: Incident) -> str:
 def _as_dict(incident: Incident, now_ms: int) -> dict[str, object]:
     event = orjson.loads(incident.event(now_ms).payload())
     assert isinstance(event, dict)
+    del event["event_id"]  # a view of the incident, not one of its events
     event["site_name"] = incident.site_name
     event["age_s"] = round(max(0, now_ms - incident.started_ms) / 1000, 1)
     return event

@@ -1,8 +1,10 @@
 """The alert engine: readings and statuses in, incident changes (`AlertEvent`s) out.
 
 Time is the readings' own time, except `offline` by silence, which is the wall clock.
-Every change is committed to the store before its events are returned; a reading that
-changes nothing costs a few comparisons and no I/O.
+Every change is committed to the store before its events are returned, and those events
+with it, into the store's outbox: there they stay until the caller `confirm`s them
+delivered, and `unconfirmed()` hands them out again after a crash. A reading that changes
+nothing costs a few comparisons and no I/O.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +38,9 @@ class AlertEngine:
         #: Changes the store refused (disk full, I/O error): retried on each sweep.
         self._unsaved: dict[str, Incident] = {}
         self._unsaved_marks: dict[str, int] = {}
+        self._unsaved_events: dict[str, AlertEvent] = {}
+        #: Confirmations the store refused: tried again with the next `confirm`.
+        self._unconfirmable: set[str] = set()
         check_site_overrides(rules, registry)
         for device in registry.devices.values():
             self._plans[device.id] = compile_plan(self._rules, device)
@@ -96,8 +102,9 @@ class AlertEngine:
         else:
             incident = self._open_offline(plan, "online", False, None, ts_ms, wording.offline_lwt(
                 device.type, device.site.name, device.id))
-        self._save([incident], {})
-        return [incident.event(ts_ms)]
+        events = [incident.event(ts_ms)]
+        self._save([incident], {}, events)
+        return events
 
     def on_ack(self, alert_id: str, by: str, now_ms: int) -> list[AlertEvent]:
         entry = self._open.get(alert_id)
@@ -108,14 +115,15 @@ class AlertEngine:
         incident.acknowledged_by = by
         incident.updated_ms = now_ms
         incident.message = wording.acknowledged(incident.message, by)
-        self._save([incident], {})
-        return [incident.event(now_ms)]
+        events = [incident.event(now_ms)]
+        self._save([incident], {}, events)
+        return events
 
     def sweep(self, now_ms: int) -> list[AlertEvent]:
         """Open `offline` for devices silent for `missed_intervals` x `interval_s` (wall clock)."""
         events, self._deferred = self._deferred, []
-        if self._unsaved or self._unsaved_marks:
-            self._save([], {})
+        if self._unsaved or self._unsaved_marks or self._unsaved_events:
+            self._save([], {}, [])
         fired: list[Incident] = []
         for plan in self._plans.values():
             heard = plan.heard_ms
@@ -131,9 +139,42 @@ class AlertEngine:
                 fired.append(self._open_offline(plan, None, (now_ms - heard) / 1000,
                                                 limit_ms / 1000, now_ms, message))
         if fired:
-            self._save(fired, {})
-            events.extend(incident.event(now_ms) for incident in fired)
+            new = [incident.event(now_ms) for incident in fired]
+            self._save(fired, {}, new)
+            events.extend(new)
         return events
+
+    def unconfirmed(self) -> list[AlertEvent]:
+        """The events handed out and not yet confirmed, oldest first: after a crash, those
+        the last run returned but may not have delivered. Call it once at start, deliver
+        them again, `confirm` them like the others. Events not handed out yet (the next
+        `sweep`'s) are not among them."""
+        held = {event.event_id for event in self._deferred} | self._unconfirmable
+        events = [event for event in self._store.outbox() if event.event_id not in held]
+        stored = {event.event_id for event in events}
+        events.extend(event for event_id, event in self._unsaved_events.items()
+                      if event_id not in stored and event_id not in held)
+        return events
+
+    def confirm(self, event_ids: Iterable[str]) -> None:
+        """These events are delivered (published, stored): drop them from the outbox, in one
+        transaction. Unknown ids are ignored. A failing store is logged, not raised: the ids
+        are tried again with the next call (until then they would be delivered again after
+        a restart, which consumers de-duplicate by `event_id`)."""
+        ids = set(event_ids)
+        for event_id in ids:
+            self._unsaved_events.pop(event_id, None)
+        ids |= self._unconfirmable
+        if not ids:
+            return
+        try:
+            self._store.confirm(ids)
+        except AlertStoreError as exc:
+            if not self._unconfirmable:
+                log.error("%s; will try again", exc)
+            self._unconfirmable = ids
+            return
+        self._unconfirmable = set()
 
     def active(self) -> list[Incident]:
         """The open incidents, oldest first (copies)."""
@@ -144,26 +185,32 @@ class AlertEngine:
     def close(self) -> None:
         self._store.close()
 
-    def _save(self, incidents: list[Incident], marks: dict[str, int]) -> None:
-        """Commit before the events leave. A failing disk must not stop ingest: the change
-        stays in memory, is logged, and is written again on each sweep until it sticks."""
-        if self._unsaved or self._unsaved_marks:
+    def _save(self, incidents: list[Incident], marks: dict[str, int],
+              events: list[AlertEvent]) -> None:
+        """Commit the change and its events (to the outbox) before the events leave. A
+        failing disk must not stop ingest: the change stays in memory, is logged, and is
+        written again on each sweep until it sticks (events confirmed meanwhile are not)."""
+        failing = self._unsaved or self._unsaved_marks or self._unsaved_events
+        if failing:
             self._unsaved.update((incident.alert_id, incident) for incident in incidents)
             for device_id, ts in marks.items():
                 self._unsaved_marks[device_id] = max(ts, self._unsaved_marks.get(device_id, ts))
+            self._unsaved_events.update((event.event_id, event) for event in events)
             incidents, marks = list(self._unsaved.values()), dict(self._unsaved_marks)
+            events = list(self._unsaved_events.values())
         try:
-            self._store.save(incidents, marks)
+            self._store.save(incidents, marks, events)
         except AlertStoreError as exc:
-            if not self._unsaved and not self._unsaved_marks:
+            if not failing:
                 log.error("%s; incident changes are kept in memory and retried", exc)
             self._unsaved = {incident.alert_id: incident for incident in incidents}
             self._unsaved_marks = dict(marks)
+            self._unsaved_events = {event.event_id: event for event in events}
             return
-        if self._unsaved or self._unsaved_marks:
+        if failing:
             log.warning("alert store %s: writes work again; %d incident changes saved",
                         self._store.path, len(self._unsaved))
-        self._unsaved, self._unsaved_marks = {}, {}
+        self._unsaved, self._unsaved_marks, self._unsaved_events = {}, {}, {}
 
     # -- changes ----------------------------------------------------------------------------
 
@@ -180,8 +227,8 @@ class AlertEngine:
             incident = self._change(plan, watch, level, value, ts_ms)
             touched.append(incident)
             moved = previous if watch.incident is not None and previous else None
-            events.append(replace(incident.event(ts_ms), previous_severity=moved))
-        self._save(touched, {plan.device.id: ts_ms})
+            events.append(incident.event(ts_ms, moved))
+        self._save(touched, {plan.device.id: ts_ms}, events)
         return events
 
     def _change(self, plan: DevicePlan, watch: Watch, level: int, value: object, ts_ms: int
@@ -281,4 +328,4 @@ class AlertEngine:
             incident.state, incident.resolved_ms, incident.updated_ms = RESOLVED, now_ms, now_ms
             incident.message = f"{incident.message} [resolved: rule or device removed]"
             self._deferred.append(incident.event(now_ms))
-        self._store.save(orphans, {})
+        self._store.save(orphans, {}, self._deferred)

@@ -45,13 +45,17 @@ class Incident:
     message: str
     acknowledged_by: str | None = None
     resolved_ms: int | None = None
+    #: Events this incident has given so far: its next event is `{alert_id}-{events + 1}`.
+    events: int = 0
 
-    def event(self, ts_ms: int) -> AlertEvent:
+    def event(self, ts_ms: int, previous_severity: str | None = None) -> AlertEvent:
+        """The incident's next event, as it stands now (counted: each has its own id)."""
+        self.events += 1
         return AlertEvent(
             self.alert_id, self.rule, self.severity, self.state, self.site_id, self.device_id,
             self.device_type, self.field, self.value, self.threshold, rfc3339(self.started_ms),
             None if self.resolved_ms is None else rfc3339(self.resolved_ms), self.message,
-            self.acknowledged_by, ts_ms,
+            self.acknowledged_by, ts_ms, f"{self.alert_id}-{self.events}", previous_severity,
         )
 
 
@@ -74,6 +78,9 @@ class AlertEvent:
     message: str
     acknowledged_by: str | None
     ts_ms: int
+    #: Unique per event, `{alert_id}-{n}` with n rising per incident: consumers drop repeats
+    #: (an event is published again after a restart until the pipeline confirmed it).
+    event_id: str
     #: On a change of severity: the severity the incident left. `line()` closes that series.
     previous_severity: str | None = None
 
@@ -87,7 +94,7 @@ class AlertEvent:
             "device_type": self.device_type, "field": self.field, "value": self.value,
             "threshold": self.threshold, "started_at": self.started_at,
             "resolved_at": self.resolved_at, "message": self.message,
-            "acknowledged_by": self.acknowledged_by,
+            "acknowledged_by": self.acknowledged_by, "event_id": self.event_id,
         })
 
     def line(self) -> str:

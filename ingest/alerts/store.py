@@ -1,11 +1,16 @@
 """The incident store: SQLite in the state directory, so incidents outlive a restart or kill -9.
 
 Written only when an incident changes, in one transaction per engine call, committed
-durably (WAL, synchronous=FULL) before the events are handed to the caller.
+durably (WAL, synchronous=FULL) before the events are handed to the caller. The same
+transaction puts those events in the `outbox`; they stay there until the caller confirms
+them delivered, so a crash between the commit and the delivery loses none.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import logging
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,7 +18,9 @@ from typing import Any
 
 import orjson
 
-from ingest.alerts.events import RESOLVED, Incident
+from ingest.alerts.events import RESOLVED, AlertEvent, Incident
+
+log = logging.getLogger(__name__)
 
 STORE_FILE = "alerts.sqlite3"
 
@@ -25,7 +32,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     device_id TEXT NOT NULL, device_type TEXT NOT NULL, field TEXT,
     value TEXT NOT NULL, threshold TEXT NOT NULL,
     started_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, resolved_ms INTEGER,
-    message TEXT NOT NULL, acknowledged_by TEXT
+    message TEXT NOT NULL, acknowledged_by TEXT,
+    events INTEGER NOT NULL DEFAULT 0
 );
 -- One open incident per device and rule, whatever happens in the code above.
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_incident
@@ -35,11 +43,18 @@ CREATE UNIQUE INDEX IF NOT EXISTS one_open_incident
 CREATE TABLE IF NOT EXISTS device_marks (
     device_id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL
 );
+-- Events handed out and not yet confirmed delivered (published and stored), oldest first.
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, event TEXT NOT NULL
+);
 """
+#: Columns added since the first release: (table, column, definition).
+_ADDED = (("incidents", "events", "INTEGER NOT NULL DEFAULT 0"),)
 
 _COLUMNS = ("alert_id", "rule", "severity", "state", "site_id", "site_name", "device_id",
             "device_type", "field", "value", "threshold", "started_ms", "updated_ms",
-            "resolved_ms", "message", "acknowledged_by")
+            "resolved_ms", "message", "acknowledged_by", "events")
+_EVENT_FIELDS = frozenset(f.name for f in dataclasses.fields(AlertEvent))
 
 
 class AlertStoreError(RuntimeError):
@@ -63,28 +78,41 @@ class IncidentStore:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(_SCHEMA)
+                self._migrate()
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(incidents)")}
         except (sqlite3.Error, OSError) as exc:
             raise AlertStoreError(f"alert store {path}: cannot be opened ({exc})") from None
+        #: A store written by an older release, read-only: its missing columns read as default.
+        self._columns = ",".join(c if c in present else "0" for c in _COLUMNS)
+
+    def _migrate(self) -> None:
+        for table, column, definition in _ADDED:
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def open_incidents(self) -> list[Incident]:
         rows = self._db.execute(
-            f"SELECT {','.join(_COLUMNS)} FROM incidents WHERE state != ? ORDER BY started_ms",
+            f"SELECT {self._columns} FROM incidents WHERE state != ? ORDER BY started_ms",
             (RESOLVED,),
         )
         return [_incident(row) for row in rows]
 
     def get(self, alert_id: str) -> Incident | None:
         row = self._db.execute(
-            f"SELECT {','.join(_COLUMNS)} FROM incidents WHERE alert_id = ?", (alert_id,)
+            f"SELECT {self._columns} FROM incidents WHERE alert_id = ?", (alert_id,)
         ).fetchone()
         return None if row is None else _incident(row)
 
     def marks(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT device_id, ts_ms FROM device_marks"))
 
-    def save(self, incidents: Iterable[Incident], marks: dict[str, int]) -> None:
-        """Write the changed incidents and device marks in one durable transaction."""
+    def save(self, incidents: Iterable[Incident], marks: dict[str, int],
+             events: Iterable[AlertEvent] = ()) -> None:
+        """Write the changed incidents, device marks and the events they gave (into the
+        outbox) in one durable transaction."""
         rows = [_row(incident) for incident in incidents]
+        outbox = [(event.event_id, orjson.dumps(event).decode()) for event in events]
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
@@ -97,11 +125,46 @@ class IncidentStore:
                 "(device_id) DO UPDATE SET ts_ms = max(ts_ms, excluded.ts_ms)",
                 marks.items(),
             )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO outbox (event_id, event) VALUES (?, ?)", outbox)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            self._rollback()
             raise AlertStoreError(f"alert store {self.path}: write failed ({exc})") from None
+
+    def outbox(self) -> list[AlertEvent]:
+        """The events not yet confirmed delivered, oldest first."""
+        try:
+            rows = self._db.execute("SELECT event_id, event FROM outbox ORDER BY seq").fetchall()
+        except sqlite3.Error as exc:
+            raise AlertStoreError(f"alert store {self.path}: outbox cannot be read ({exc})"
+                                  ) from None
+        events = []
+        for event_id, text in rows:
+            try:
+                data = orjson.loads(text)
+                events.append(AlertEvent(**{k: v for k, v in data.items()
+                                            if k in _EVENT_FIELDS}))
+            except (orjson.JSONDecodeError, TypeError, AttributeError) as exc:
+                log.error("alert store %s: outbox event %s cannot be read (%s); skipped",
+                          self.path, event_id, exc)
+        return events
+
+    def confirm(self, event_ids: Iterable[str]) -> None:
+        """Remove these events from the outbox, in one transaction; unknown ids are ignored."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM outbox WHERE event_id = ?",
+                                 ((event_id,) for event_id in event_ids))
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise AlertStoreError(f"alert store {self.path}: confirm failed ({exc})") from None
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def close(self) -> None:
         self._db.close()

@@ -1,4 +1,5 @@
-"""Random readings, acks and restarts: the incident invariants always hold."""
+"""Random readings, acks, confirmations and restarts: the incident and outbox invariants
+always hold."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ step = st.one_of(
               st.integers(-5 * MINUTE, 3 * MINUTE), st.sampled_from([None, 5.0, 50.0])),
     st.tuples(st.just("ack"), st.integers(0, 5)),
     st.tuples(st.just("status"), st.integers(0, 2), st.booleans()),
-    st.tuples(st.just("restart")),
+    # confirm some of the events handed out (a bit mask over them, oldest first)
+    st.tuples(st.just("confirm"), st.integers(0, 2**20)),
+    # a restart: close, or just drop the engine as a kill -9 would
+    st.tuples(st.just("restart"), st.booleans()),
 )
 
 
@@ -35,9 +39,15 @@ class Ledger:
         self.fired: dict[str, tuple[str, str]] = {}
         self.resolved: set[str] = set()
         self.open: dict[tuple[str, str], str] = {}
+        self.event_ids: set[str] = set()
+        #: Events handed out and not confirmed, oldest first: what the outbox must hold.
+        self.outbox: list[AlertEvent] = []
 
     def record(self, event: AlertEvent) -> None:
         key, alert_id = (event.device_id, event.rule), event.alert_id
+        assert event.event_id not in self.event_ids, "two events with one event_id"
+        self.event_ids.add(event.event_id)
+        self.outbox.append(event)
         assert alert_id not in self.resolved, "an event after its incident resolved"
         if alert_id not in self.fired:
             assert event.state == "firing", "an incident's first event is its firing"
@@ -73,11 +83,19 @@ def test_incident_invariants(steps: list[tuple[Any, ...]]) -> None:
                 events = engine.on_ack(ids[action[1] % len(ids)], "crew", ts) if ids else []
             elif action[0] == "status":
                 events = engine.on_status(DEVICES[action[1]], bool(action[2]), ts, ts)
+            elif action[0] == "confirm":
+                mask, outbox = action[1], ledger.outbox
+                done = [e.event_id for i, e in enumerate(outbox) if mask >> (i % 20) & 1]
+                engine.confirm(done)
+                ledger.outbox = [e for e in outbox if e.event_id not in done]
+                events = []
             else:
-                engine.close()
+                if action[1]:
+                    engine.close()
                 engine = AlertEngine.open(rules, REG, Path(tmp) / "state")
                 events = []
             for event in events:
                 ledger.record(event)
             assert {(i.device_id, i.rule): i.alert_id for i in engine.active()} == ledger.open
+            assert engine.unconfirmed() == ledger.outbox
         engine.close()

@@ -19,7 +19,7 @@ EVENT = AlertEvent(
     "0123456789abcdef0123456789abcdef", "odor_nh3_high", "warning", "firing", "WC-0001",
     "WC-0001-OD-1", "odor", "nh3_ppm", 3.4, 2.0, "2026-11-24T08:00:00Z", None,
     "NH3 3.4 ppm above 2 ppm for 2 min at People's Park North (WC-0001-OD-1)", None,
-    1_795_500_000_000,
+    1_795_500_000_000, "0123456789abcdef0123456789abcdef-1",
 )
 
 
