@@ -2,7 +2,9 @@
 
 The pipeline feeds `AlertEngine` readings, statuses, acks and a 1 s `sweep`, publishes each
 returned `AlertEvent` (`topic()`, `payload()`), writes its `line()`, and hands it to
-`WebhookNotifier.submit`.
+`WebhookNotifier.submit`. Every returned event is already in the engine's outbox (stored with
+the incident change): the pipeline `confirm`s each event_id once its publish is PUBACKed and
+its line stored, and delivers `unconfirmed()` again at start.
 """
 
 from ingest.alerts.engine import AlertEngine
