@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,15 @@ def classify(topic: str, payload: bytes, registry: Registry, now_ms: int) -> str
     if reading.ts_ms(now_ms) > now_ms + MAX_FUTURE_MS:
         return "clock_skew"
     return "stored"
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """This folder's own broker, overriding the session's (and so under `mqtt` too): the
+    retained statuses the simulator leaves must not reach other folders' pipelines, which
+    would count them as unknown devices."""
+    with Mosquitto(tmp_path_factory.mktemp("sim-mosquitto")) as server:
+        yield server  # type: ignore[misc]
 
 
 @pytest.fixture(scope="session")
