@@ -78,7 +78,7 @@ def ingest(
     settings = load_settings(config)
     registry = load_registry(settings)
     setup_logging(verbose)
-    engine = open_alerts(settings, registry)
+    engine = open_alerts(settings, registry) if settings.pipeline.role != "store" else None
     asyncio.run(_run_ingest(settings, registry, engine))
 
 
@@ -93,7 +93,9 @@ def open_alerts(settings: Settings, registry: Registry) -> AlertEngine:
         fail(f"{exc} (configuration key data_dir / SANITEL_DATA_DIR)")
 
 
-async def _run_ingest(settings: Settings, registry: Registry, engine: AlertEngine) -> None:
+async def _run_ingest(
+    settings: Settings, registry: Registry, engine: AlertEngine | None
+) -> None:
     from ingest.pipeline import Pipeline, describe
 
     stop, started = asyncio.Event(), asyncio.Event()
@@ -104,14 +106,15 @@ async def _run_ingest(settings: Settings, registry: Registry, engine: AlertEngin
 
     async def announce() -> None:
         await started.wait()
-        log.info(describe(settings, registry, len(engine.rules)))
+        log.info(describe(settings, registry, len(engine.rules) if engine else None))
 
     announcer = asyncio.create_task(announce())
     try:
         await pipeline.run(stop, started)
     finally:
         announcer.cancel()
-        engine.close()
+        if engine is not None:
+            engine.close()
     log.info("sanitel ingest: stopped; %d received, %d stored, %d rejected",
              pipeline.stats.received, pipeline.store.figures.stored, pipeline.stats.rejected)
 

@@ -20,7 +20,7 @@ from ingest.topics import dlq_topic
 #: The most of an oversized payload kept in its dead letter, so the record stays publishable.
 MAX_KEPT_BYTES = 64 * 1024
 
-Publish = Callable[[str, bytes], None]
+Publish = Callable[[str, bytes], object]
 
 
 def rfc3339_ms(epoch_ms: int) -> str:

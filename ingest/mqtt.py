@@ -21,7 +21,7 @@ from typing import Any, Self
 
 import paho.mqtt.client as paho
 from paho.mqtt.client import PUBACK
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -37,9 +37,14 @@ _PUBACK = struct.Struct("!BBH")
 
 def acknowledged(info: paho.MQTTMessageInfo) -> bool:
     """Whether the broker has acknowledged a QoS 1 publish (False while it is queued)."""
+    if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+        # Published before the connection was up: paho queued it, sends it on connect and
+        # records the PUBACK, but `is_published()` keeps raising for this return code.
+        with info._condition:
+            return bool(info._published)
     try:
         return info.is_published()
-    except (RuntimeError, ValueError):  # published while disconnected: paho resends it
+    except (RuntimeError, ValueError):
         return False
 
 

@@ -60,11 +60,14 @@ class Pipeline:
         self._flush_s = settings.influx.flush_interval_ms / 1000
         self._hooks: WebhookNotifier | None = None
         self._unconfirmed: list[tuple[str, MQTTMessageInfo]] = []
+        # An `alerts` instance sees what the `store` instances store and dead-letter.
+        self._stores = settings.pipeline.role != "alerts"
 
     async def run(self, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
         s = self.settings
         spool = Spool(s.spool_dir, s.spool.max_bytes)
-        receiver = MqttReceiver(s.mqtt, [ACK_TOPIC], [TELEMETRY_FILTER, STATUS_FILTER])
+        mqtt = s.mqtt if self._stores else s.mqtt.model_copy(update={"shared_group": None})
+        receiver = MqttReceiver(mqtt, [ACK_TOPIC], [TELEMETRY_FILTER, STATUS_FILTER])
         async with (
             open_writer(s.influx) as writer,
             receiver as rx,
@@ -83,7 +86,7 @@ class Pipeline:
                     tasks.create_task(self._tick()),
                 ]
                 if self.alerts is not None:  # events a crash kept from their crews
-                    self._emit(getattr(self.alerts, 'unconfirmed', list)())  # TEMP
+                    self._emit(self.alerts.unconfirmed())
                 if started is not None:
                     background.append(tasks.create_task(self._announce(rx, started)))
                 await self._receive(stop)
@@ -136,14 +139,16 @@ class Pipeline:
         device, message, ts_ms = accepted.device, accepted.message, accepted.ts_ms
         alerts = self.alerts
         if accepted.kind == "telemetry":
-            self.batch.add(reading_line(device, message, ts_ms), arrival)  # type: ignore[arg-type]
+            if self._stores:
+                self.batch.add(reading_line(device, message, ts_ms), arrival)  # type: ignore[arg-type]
             if alerts is not None:
                 events = alerts.on_reading(device, message, ts_ms, arrival.received_ms)  # type: ignore[arg-type]
                 if events:
                     self._emit(events)
         else:
             online: bool = message.online  # type: ignore[union-attr]
-            self.batch.add(status_line(device, online, ts_ms), arrival)
+            if self._stores:
+                self.batch.add(status_line(device, online, ts_ms), arrival)
             if alerts is not None:
                 self._emit(alerts.on_status(device, online, ts_ms, arrival.received_ms))
 
@@ -167,14 +172,15 @@ class Pipeline:
 
     def _reject(self, reason: RejectReason, detail: str, arrival: Arrival) -> None:
         self.stats.rejected += 1
-        self.dlq.reject(reason, detail, arrival.topic, arrival.payload, arrival.received_ms)
+        if self._stores:
+            self.dlq.reject(reason, detail, arrival.topic, arrival.payload, arrival.received_ms)
 
     def _emit(self, events: Sequence[AlertEvent]) -> None:
         for event in events:
             self.stats.alerts += 1
             info = self.rx.publish(event.topic(), event.payload(), qos=1)
             self.batch.add(event.line())
-            self.batch.events.append((getattr(event, 'event_id', ''), info))  # TEMP
+            self.batch.events.append((event.event_id, info))
             if self._hooks is not None:
                 self._hooks.submit(event)
 
@@ -210,7 +216,7 @@ class Pipeline:
             return
         done = [event_id for event_id, info in self._unconfirmed if acknowledged(info)]
         if done:
-            getattr(self.alerts, 'confirm', print)(done)  # TEMP
+            self.alerts.confirm(done)
             finished = set(done)
             self._unconfirmed = [e for e in self._unconfirmed if e[0] not in finished]
 
@@ -295,6 +301,8 @@ class Pipeline:
 def describe(settings: Settings, registry: Registry, rules: int | None) -> str:
     s = settings
     group = f", shared group {s.mqtt.shared_group!r}" if s.mqtt.shared_group else ""
+    if s.pipeline.role != "all":
+        group += f", role {s.pipeline.role}"
     devices: dict[str, Device] = registry.devices
     return (
         f"sanitel ingest: started; broker mqtt://{s.mqtt.host}:{s.mqtt.port} "

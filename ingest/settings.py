@@ -92,6 +92,10 @@ class WebhookSettings(_Section):
 
 class PipelineSettings(_Section):
     instance: str = Field(default_factory=socket.gethostname)
+    #: all: one instance does everything. Scaled out: several `store` instances in one
+    #: `mqtt.shared_group` split the readings (store, dead-letter), and one `alerts`
+    #: instance, outside the group, sees every reading and keeps the incidents.
+    role: Literal["all", "store", "alerts"] = "all"
     stats_interval_s: Annotated[float, Field(gt=0)] = 10.0
     #: Readings further ahead of our clock than this are rejected as `clock_skew`.
     max_future_s: Annotated[float, Field(ge=0)] = 300.0
