@@ -231,3 +231,15 @@ def test_run_city_from_the_library(mosquitto: Mosquitto, mqtt: Any, tmp_path: Pa
     assert len(_ours(mqtt.messages, city, "telemetry")) == 200
     offline = [p for _, p, _ in _ours(seen + mqtt.messages, city, "status") if b"false" in p]
     assert len(offline) >= len(city.device_ids)
+
+
+def test_one_process_drives_ten_thousand_devices(
+    mosquitto: Mosquitto, mqtt: Any, tmp_path: Path
+) -> None:
+    city = unique_city(tmp_path, sites=3_600, seed=10)
+    assert len(city.device_ids) >= 10_000
+    mqtt.subscribe("sanitation/v1/+/+/+/telemetry")
+    done = _run(simulate_cmd(mosquitto, city, "--once"), timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = mqtt.wait_for(lambda m: len(_ours(m, city, "telemetry")) >= len(city.device_ids), 60)
+    assert {_device(t) for t, _, _ in _ours(seen, city, "telemetry")} == city.device_ids
