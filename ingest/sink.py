@@ -57,8 +57,10 @@ class V1Writer:
             self._headers["Authorization"] = f"Token {settings.token.get_secret_value()}"
         elif settings.username and settings.password is not None:
             self._params |= {"u": settings.username, "p": settings.password.get_secret_value()}
+        # Plain http has no certificate to check; skipping the CA bundle saves ~70 ms at start.
         self._client = httpx.AsyncClient(
-            base_url=settings.url, timeout=settings.timeout_s, headers=self._headers
+            base_url=settings.url, timeout=settings.timeout_s, headers=self._headers,
+            verify=settings.url.startswith("https://"),
         )
 
     async def __aenter__(self) -> Self:
