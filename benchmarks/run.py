@@ -33,6 +33,7 @@ import contextlib
 import math
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,7 +98,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SHARED_GROUP = "bench"
 SHIPPED_ALERTS = ROOT / "config" / "alerts.yaml"
 ALERT_SCRIPT = ROOT / "tests" / "ingest" / "alerts" / "alert_latency.py"
-PHASES = ("raw", "naive", "sanitel", "live", "scale", "alerts")
+PHASES = ("raw", "broker", "naive", "sanitel", "live", "scale", "alerts")
 NAIVE_NAMES = ("people_counter", "odor", "station_terminal", "sprayer")
 MB = 1024 * 1024
 
@@ -235,8 +236,8 @@ class Bench:
 
     def drain(self, traffic: Traffic, registry_yaml: Path) -> None:
         opts, broker = self.opts, self.broker
-        wanted = [p for p in ("raw", "naive", "sanitel") if p in opts.phases]
-        ids = {"raw": "bench-bare", "naive": "bench-naive"}
+        wanted = [p for p in ("raw", "broker", "naive", "sanitel") if p in opts.phases]
+        ids = {"raw": "bench-bare", "broker": "bench-mosquitto-sub", "naive": "bench-naive"}
         for phase in wanted:
             if phase != "sanitel":
                 create_session(broker.host, broker.port, ids[phase])
@@ -266,6 +267,9 @@ class Bench:
         if "raw" in wanted:
             drain["raw"] = self.drain_bare(ids["raw"], n)
             drop_session(broker.host, broker.port, ids["raw"])
+        if "broker" in wanted:
+            drain["broker"] = self.drain_mosquitto_sub(ids["broker"], n)
+            drop_session(broker.host, broker.port, ids["broker"])
         if "naive" in wanted:
             drain["naive"] = self.drain_naive(ids["naive"], traffic)
             drop_session(broker.host, broker.port, ids["naive"])
@@ -297,6 +301,38 @@ class Bench:
             "session_present": connected.get("session_present"),
         }
         console.log(f"raw limit: {n:,} messages in {seconds:.2f} s = {n / seconds:,.0f} msg/s")
+        return row
+
+    def drain_mosquitto_sub(self, client_id: str, n: int) -> dict[str, Any]:
+        """The broker's own limit: mosquitto_sub (C) takes the backlog, QoS 1, and exits.
+
+        Timed from spawn to exit: a C client starts in milliseconds."""
+        binary = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
+        if not Path(binary).exists():
+            return {"name": "broker limit (mosquitto_sub)", "error": "mosquitto_sub missing "
+                    "(apt-get install mosquitto-clients)"}
+        cmd = [binary, "-h", self.broker.host, "-p", str(self.broker.port), "-V", "mqttv5",
+               "-c", "-i", client_id, "-x", "3600", "-q", "1", "-t", TELEMETRY_FILTER,
+               "-C", str(n)]
+        with self.task("broker limit: mosquitto_sub (C) drains the backlog", None):
+            spawned = time.time()
+            proc = self.children.spawn(cmd, stdout=subprocess.DEVNULL)
+            with ProcessMonitor(proc.pid, every_s=0.02) as mon:
+                while proc.poll() is None and time.time() - spawned < 120:
+                    time.sleep(0.002)
+                ended = time.time()
+            if proc.poll() is None:
+                self.children.stop(proc, 5)
+                raise PhaseTimeout("broker limit: mosquitto_sub did not take the backlog in "
+                                   "120 s")
+        seconds = ended - spawned
+        row = {
+            "name": "broker limit (mosquitto_sub, C)", "messages": n,
+            "seconds": round(seconds, 3), "msgs_per_s": round(n / seconds), "points": None,
+            "expected_points": None, "exit_code": proc.returncode,
+            "peak_rss_mb": round(mon.peak_rss / MB, 1), "cpu_s": round(mon.cpu_s, 2),
+        }
+        console.log(f"broker limit: {n:,} messages in {seconds:.2f} s = {n / seconds:,.0f} msg/s")
         return row
 
     def drain_naive(self, client_id: str, traffic: Traffic) -> dict[str, Any]:
@@ -681,8 +717,6 @@ def main(argv: list[str] | None = None) -> int:
         if opts.keep:
             console.print(f"kept {tmp}")
         else:
-            import shutil
-
             shutil.rmtree(tmp, ignore_errors=True)
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     if failed:
@@ -695,7 +729,7 @@ def _phases(bench: Bench, traffic: Traffic, registry_yaml: Path) -> str | None:
     """Run the phases; a failing phase is reported and the rest still run."""
     opts, failures = bench.opts, []
     steps: list[tuple[str, Callable[[], None]]] = []
-    if any(p in opts.phases for p in ("raw", "naive", "sanitel")):
+    if any(p in opts.phases for p in ("raw", "broker", "naive", "sanitel")):
         steps.append(("drain", lambda: bench.drain(traffic, registry_yaml)))
     if "live" in opts.phases:
         steps.append(("live", lambda: bench.live(traffic, registry_yaml)))
