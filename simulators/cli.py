@@ -7,6 +7,7 @@ Registered by `ingest.cli` as `app.command("simulate")(simulate)`; also runnable
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -48,9 +49,7 @@ def simulate(
     ca_file: Annotated[Path | None, typer.Option(envvar="SANITEL_MQTT__CA_FILE")] = None,
     registry: Annotated[
         Path | None,
-        typer.Option(
-            envvar="SANITEL_REGISTRY", help=f"Registry YAML [default: {DEFAULT_REGISTRY}]"
-        ),
+        typer.Option(help=f"Registry YAML [default: $SANITEL_REGISTRY, or {DEFAULT_REGISTRY}]"),
     ] = None,
     sites: Annotated[
         int | None,
@@ -161,7 +160,8 @@ def _registry(path: Path | None, sites: int | None, seed: int, out: Path | None)
         return Registry.from_dict(data, f"generated city of {sites} sites")
     if out is not None:
         raise UsageError("--write-registry writes a generated city; add --sites N")
-    return Registry.load(path or DEFAULT_REGISTRY)
+    # The environment's registry is the pipeline's; --sites generates a city instead of it.
+    return Registry.load(path or os.environ.get("SANITEL_REGISTRY") or DEFAULT_REGISTRY)
 
 
 async def _run(

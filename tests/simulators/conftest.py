@@ -84,7 +84,8 @@ class CityFile:
 def unique_city(directory: Path, sites: int, seed: int = 1) -> CityFile:
     """A generated city whose ids no other test uses (the broker keeps retained statuses)."""
     tag = uuid.uuid4().hex[:6].upper()
-    text = yaml.safe_dump(generate_city(sites, seed), sort_keys=False)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    text = yaml.dump(generate_city(sites, seed), Dumper=dumper, sort_keys=False)
     text = text.replace("WC-", f"WC{tag}-").replace("TS-", f"TS{tag}-")
     path = directory / f"city-{tag}.yaml"
     path.write_text(text)

@@ -198,6 +198,17 @@ def test_missing_registry_is_named(tmp_path: Path) -> None:
     assert f"registry file {tmp_path / 'nope.yaml'}: cannot be read" in done.stderr
 
 
+def test_registry_from_the_environment_unless_sites_is_given(tmp_path: Path) -> None:
+    city = unique_city(tmp_path, sites=5)
+    env = {**simulator_env(), "SANITEL_REGISTRY": str(city.path)}
+    run = [sys.executable, "-m", "simulators", "--dry-run"]
+    done = subprocess.run(run, capture_output=True, text=True, cwd=ROOT_DIR, env=env)
+    assert f"{len(city.device_ids)} devices at 5 sites" in done.stderr
+    done = subprocess.run([*run, "--sites", "7"], capture_output=True, text=True, cwd=ROOT_DIR,
+                          env=env)  # fmt: skip
+    assert done.returncode == 0 and "at 7 sites" in done.stderr
+
+
 def test_sites_writes_the_city_and_dry_run_publishes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "city.yaml"
     cmd = [
