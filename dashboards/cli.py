@@ -10,7 +10,8 @@ import typer
 from dashboards import dashboards
 from dashboards.provisioning import DASHBOARDS_PATH, bundle, datasource, uses_token, write
 from dashboards.push import PushError, connect, credential_from_env, push
-from ingest.settings import ConfigError, Settings, load
+from ingest.cli_support import ConfigOption, fail, load_settings
+from ingest.settings import Settings
 
 app = typer.Typer(
     help="Grafana dashboards as code: export them with provisioning files, or push them.",
@@ -19,25 +20,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", envvar="SANITEL_CONFIG",
-        help="Sanitel YAML configuration (its influx section names the database).",
-    ),
-]
-
-
 def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"sanitel dashboards: {message}", err=True)
-    raise typer.Exit(code)
+    fail(message, code, "sanitel dashboards")
 
 
 def _settings(config: Path | None) -> Settings:
-    try:
-        return load(config)
-    except ConfigError as exc:
-        _fail(str(exc))
+    return load_settings(config, "sanitel dashboards")
 
 
 @app.command()

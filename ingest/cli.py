@@ -6,13 +6,13 @@ import asyncio
 import logging
 import signal
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from devices.sites import Registry, RegistryError
-from ingest.settings import ConfigError, Settings, load
+from ingest.cli_support import ConfigOption, fail, load_settings
+from ingest.settings import Settings
 
 if TYPE_CHECKING:
     from ingest.alerts import AlertEngine
@@ -26,27 +26,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", envvar="SANITEL_CONFIG",
-        help="YAML configuration file; every key can also be set as SANITEL_<SECTION>__<KEY>.",
-    ),
-]
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"sanitel: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def load_settings(config: Path | None) -> Settings:
-    try:
-        return load(config)
-    except ConfigError as exc:
-        fail(str(exc))
-
 
 def load_registry(settings: Settings) -> Registry:
     try:

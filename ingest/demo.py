@@ -242,18 +242,11 @@ class DemoView:
         return [(names.get(row["site_id"], row["site_id"]), int(row["n"] or 0)) for row in ranked]
 
     def alerts(self) -> list[Any]:
-        from ingest.alerts.store import IncidentStore, store_path
+        from ingest.alerts.store import read_open_incidents
 
-        path = store_path(self.paths.root / "data" / "state")
-        if not path.exists():
-            return []
         try:
-            store = IncidentStore(path, readonly=True)
-            try:
-                return store.open_incidents()
-            finally:
-                store.close()
-        except Exception:
+            return read_open_incidents(self.paths.root / "data" / "state")
+        except Exception:  # the pipeline may be creating the store right now
             return []
 
     def line(self) -> str:

@@ -18,38 +18,23 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.alerts.events import Incident
-from ingest.alerts.store import AlertStoreError, IncidentStore, store_path
+from ingest.alerts.store import AlertStoreError, read_open_incidents, store_path
 from ingest.alerts.wording import duration
-from ingest.settings import ConfigError, MqttSettings, Settings, load
+from ingest.cli_support import ConfigOption, load_settings
+from ingest.settings import MqttSettings, Settings
 
 ACK_TOPIC = "sanitation/v1/_ack"
 
 app = typer.Typer(help="Active alerts: list them, acknowledge one.", no_args_is_help=True)
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", envvar="SANITEL_CONFIG", help="Configuration YAML file."),
-]
-
-
 def _settings(config: Path | None) -> Settings:
-    try:
-        return load(config)
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    return load_settings(config, "sanitel alerts")
 
 
 def _open_incidents(settings: Settings) -> list[Incident]:
     path = store_path(settings.state_dir)
-    if not path.exists():
-        return []
     try:
-        store = IncidentStore(path, readonly=True)
-        try:
-            return store.open_incidents()
-        finally:
-            store.close()
+        return read_open_incidents(settings.state_dir)
     except (AlertStoreError, sqlite3.Error) as exc:
         typer.echo(f"alert store {path}: cannot be read ({exc})", err=True)
         raise typer.Exit(1) from None

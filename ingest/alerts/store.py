@@ -170,6 +170,19 @@ class IncidentStore:
         self._db.close()
 
 
+def read_open_incidents(state_dir: Path) -> list[Incident]:
+    """The open incidents of the store in `state_dir`, read-only (for `alerts list`, the demo);
+    none when there is no store yet."""
+    path = store_path(state_dir)
+    if not path.exists():
+        return []
+    store = IncidentStore(path, readonly=True)
+    try:
+        return store.open_incidents()
+    finally:
+        store.close()
+
+
 def _row(incident: Incident) -> tuple[Any, ...]:
     return tuple(
         orjson.dumps(getattr(incident, col)).decode() if col in ("value", "threshold")
