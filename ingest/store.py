@@ -131,6 +131,12 @@ class Store:
                     self.figures.paused = True
                 self._drained.clear()
                 await self._drained.wait()
+            except OSError as exc:  # disk full, read-only: the broker keeps the readings
+                if not self.figures.paused:
+                    log.error("cannot write the spool %s (%s): no longer acknowledging "
+                              "readings until it can be written", self.spool.directory, exc)
+                    self.figures.paused = True
+                await asyncio.sleep(self._settings.retry_max_s)
         if self.figures.paused:
             log.info("spool has room again; acknowledging readings")
             self.figures.paused = False

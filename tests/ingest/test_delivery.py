@@ -148,3 +148,28 @@ def test_point_refused_by_influxdb_is_dead_lettered_others_stored(
     rejects = rows_of("SELECT sum(count) AS n FROM rejects WHERE reason = 'storage_rejected'", db)
     assert rejects[0]["n"] == 1
     assert ingest.stop() == 0
+
+
+def test_unwritable_spool_pauses_instead_of_crashing(
+    run_ingest: Callable[..., Any], fresh_influxd: Any, mosquitto: Any, tmp_path: Any
+) -> None:
+    spool_dir = tmp_path / "spool"
+    ingest = run_ingest(influx__url=fresh_influxd.url, spool__dir=spool_dir)
+    fresh_influxd.stop()
+    # The spool directory replaced by a file: every append fails with an OSError (as it
+    # would on a full or read-only disk, and also for root, whom permissions do not stop).
+    spool_dir.rmdir()
+    spool_dir.write_text("not a directory")
+    stream = Stream(mosquitto.host, mosquitto.port, count=500, rate=500).start()
+    try:
+        stream.wait_published()
+        ingest.wait_log("cannot write the spool", timeout=30)
+        assert ingest.proc.poll() is None, ingest.log()[-2000:]
+        spool_dir.unlink()
+        spool_dir.mkdir()
+        fresh_influxd.start()
+        seqs = wait_all_stored(fresh_influxd, ingest.database, stream)
+    finally:
+        stream.close()
+    assert_every_reading_once(seqs, stream.count)
+    assert ingest.stop() == 0
