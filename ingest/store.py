@@ -148,7 +148,12 @@ class Store:
         delay = self._settings.retry_min_s
         while True:
             await self._spooled.wait()
-            oldest = await asyncio.to_thread(self.spool.oldest)
+            try:
+                oldest = await asyncio.to_thread(self.spool.oldest)
+            except OSError as exc:
+                log.error("cannot read the spool %s (%s); retrying", self.spool.directory, exc)
+                await asyncio.sleep(self._settings.retry_max_s)
+                continue
             if oldest is None:
                 self._spooled.clear()
                 self._drained.set()
