@@ -98,55 +98,62 @@ async def run(
     on_progress: Callable[[RunStats], None] | None = None,
 ) -> Tally:
     """Publish until `duration_s` (wall) has passed, `readings` readings are out, `stop` is
-    set, or, with `once`, every device has sent one reading. Returns the simulator's tally."""
+    set, or, with `once`, every device has sent one reading. Returns the simulator's tally.
+
+    Readings go out in small batches, and a batch once taken from the simulator is always
+    sent whole, so the tally counts exactly what was published."""
     stop = stop or asyncio.Event()
     stats = RunStats(sim_ms=clock.now_ms())
     limit = RateLimit(rate)
-    last_progress = 0.0
+    # With a rate cap, a batch is a tenth of a second's worth: stopping overshoots little.
+    chunk = CHUNK if rate is None else max(1, min(CHUNK, int(rate / 10)))
+    progress_at = 0.0
 
-    async def send(messages: Iterable[Message], interruptible: bool = True) -> None:
-        nonlocal last_progress
+    async def send(messages: Iterable[Message]) -> None:
+        nonlocal progress_at
         for n, message in enumerate(messages):
-            if interruptible and stop.is_set():
-                return
             await limit.acquire()
             await publisher.publish(message)
             stats.count(message)
             if n % 200 == 199:
                 await asyncio.sleep(0)
-            if on_progress and time.monotonic() - last_progress >= PROGRESS_EVERY_S:
-                last_progress = time.monotonic()
+            if on_progress and time.monotonic() - progress_at >= PROGRESS_EVERY_S:
+                progress_at = time.monotonic()
                 stats.tick()
                 on_progress(stats)
 
     deadline = None if duration_s is None else time.monotonic() + duration_s
-    await send(sim.status(online=True), interruptible=False)
+    await send(sim.status(online=True))
     if once:
-        await send(sim.take(len(sim.devices)))
-    while not once and not stop.is_set():
+        readings = len(sim.devices)
+    while not stop.is_set():
         left_s = None if deadline is None else deadline - time.monotonic()
-        if (left_s is not None and left_s <= 0) or (
-            readings is not None and sim.readings_done >= readings
-        ):
+        done = readings is not None and sim.readings_done >= readings
+        if done or (left_s is not None and left_s <= 0):
             break
+        size = chunk if readings is None else min(chunk, readings - sim.readings_done)
         stats.sim_ms = clock.now_ms()
-        chunk = CHUNK if readings is None else min(CHUNK, readings - sim.readings_done)
-        batch = sim.due(stats.sim_ms, limit=chunk)
+        batch = sim.take(size) if once else sim.due(stats.sim_ms, limit=size)
         if batch:
             await send(batch)
             continue
-        next_due = sim.next_due_ms()
-        wait_s = 0.25 if next_due is None else min(0.25, clock.wall_delay_s(next_due))
-        if left_s is not None:
-            wait_s = min(wait_s, left_s)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), max(wait_s, 0.001))
+        await _idle(sim, clock, stop, left_s)
         if on_progress:
             stats.tick()
             on_progress(stats)
     if not once:
-        await send(sim.status(online=False), interruptible=False)
+        await send(sim.status(online=False))
     if on_progress:
         stats.per_second = stats.telemetry / max(stats.elapsed_s, 1e-3)  # the run's average
         on_progress(stats)
     return sim.tally
+
+
+async def _idle(sim: Simulator, clock: SimClock, stop: asyncio.Event, left_s: float | None) -> None:
+    """Wait for the next reading's time on the simulated clock (a quarter second at most)."""
+    next_due = sim.next_due_ms()
+    wait_s = 0.25 if next_due is None else min(0.25, clock.wall_delay_s(next_due))
+    if left_s is not None:
+        wait_s = min(wait_s, left_s)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), max(wait_s, 0.001))

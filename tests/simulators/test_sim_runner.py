@@ -11,6 +11,7 @@ import pytest
 from devices.sites import Registry
 from simulators.clock import SimClock, StartTimeError, default_start_ms, parse_start
 from simulators.engine import STATUS, Message, Simulator
+from simulators.faults import FaultRates
 from simulators.runner import RateLimit, RunStats, run
 
 from .conftest import START_MS
@@ -136,3 +137,22 @@ def test_no_rate_limit_never_sleeps() -> None:
 
     limit = RateLimit(None, sleep=sleep)
     asyncio.run(limit.acquire())
+
+
+def test_a_stop_mid_run_leaves_the_tally_equal_to_what_was_published(city: Registry) -> None:
+    sim = Simulator(city, seed=2, start_ms=START_MS, faults=FaultRates.parse([], 0.3))
+    out = Collector()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        clock = SimClock(START_MS, speed=1_000_000)
+        task = asyncio.create_task(run(sim, out, clock, rate=400, stop=stop))
+        await asyncio.sleep(0.6)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(main())
+    telemetry = [m for m in out.messages if m.expect != STATUS]
+    statuses = [m for m in out.messages if m.expect == STATUS]
+    assert 0 < len(telemetry) == sim.tally.messages
+    assert len(statuses) == sim.tally.status_online + sim.tally.status_offline
