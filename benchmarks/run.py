@@ -119,6 +119,7 @@ class Options:
     alert_count: int
     phases: tuple[str, ...]
     profile: bool
+    profile_format: str
     workers: int
     sanitel_env: dict[str, str]
     keep: bool
@@ -383,11 +384,13 @@ class Bench:
             spawned = workers.spawned
             spy = None
             if self.opts.profile:
-                profile_svg = self.opts.out / f"{self.results['stamp']}-sanitel-drain.svg"
+                fmt = self.opts.profile_format
+                ext = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}[fmt]
+                profile_svg = self.opts.out / f"{self.results['stamp']}-sanitel-drain.{ext}"
                 spy = self.children.spawn(
                     [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
-                     str(workers.pids[0]), "--rate", "200", "--nonblocking", "--output",
-                     str(profile_svg)],
+                     str(workers.pids[0]), "--rate", "200", "--nonblocking", "--threads",
+                     "--format", fmt, "--output", str(profile_svg)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             with ProcessMonitor(*workers.pids) as mon:
                 t0 = self.wait_workers(workers, "connected to mqtt", 60, "Sanitel drain")
@@ -606,7 +609,9 @@ def parse_args(argv: list[str] | None) -> Options:
                         help=f"comma-separated subset of {','.join(PHASES)} (default: all)")
     parser.add_argument("--profile", action="store_true",
                         help="record a py-spy flame graph of Sanitel in the drain phase "
-                             "(results/<stamp>-sanitel-drain.svg; adds sampling overhead)")
+                             "(results/<stamp>-sanitel-drain.svg; --nonblocking, a little load)")
+    parser.add_argument("--profile-format", choices=["flamegraph", "raw", "speedscope"],
+                        default="flamegraph", help="py-spy output format for --profile")
     parser.add_argument("--workers", type=int, default=1,
                         help="sanitel ingest processes in one MQTT shared subscription group "
                              "(default 1)")
@@ -640,6 +645,7 @@ def parse_args(argv: list[str] | None) -> Options:
         naive_cap_s=pick(args.naive_cap, 30.0, 10.0), live_rate=args.live_rate,
         live_seconds=pick(args.live_seconds, 60.0, 15.0), scale_devices=args.scale_devices,
         alert_count=pick(args.alert_count, 2000, 300), phases=phases, profile=args.profile,
+        profile_format=args.profile_format,
         workers=args.workers, sanitel_env=sanitel_extra,
         keep=args.keep, out=args.out, quick=quick,
     )
