@@ -167,7 +167,7 @@ def plot(results: dict[str, Any], samples: list[float], path: Path,
         import matplotlib.pyplot as plt
     except ImportError:
         console.print("[yellow]matplotlib is not installed: no plot "
-                      "(pip install 'sanitel[bench]' or .venv/bin/pip install matplotlib)")
+                      "(pip install 'sanitel\\[bench]' or .venv/bin/pip install matplotlib)")
         return None
     fig, (bars, hist) = plt.subplots(1, 2, figsize=(13, 5))
     drain = results.get("drain", {})

@@ -12,6 +12,7 @@ simulated city (simulators.generate_city: thousands of devices of all four types
            backlog for each. Each contender is then started in turn and timed from its
            CONNACK until it has everything:
              raw limit  bare paho-mqtt v5 subscriber that only counts (its own count);
+             broker     mosquitto_sub (C) takes the backlog and exits: mosquitto's own pace;
              naive      paho on_message -> json.loads -> one /write per message
                         (capped at --naive-cap s; its rate is points stored / time);
              Sanitel    `sanitel ingest` (alerts on, shipped config/alerts.yaml), done
