@@ -138,6 +138,9 @@ def simulate(
     except PublisherError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except asyncio.CancelledError:
+        typer.echo("interrupted: some messages may not have reached the broker", err=True)
+        raise typer.Exit(130) from None
     finally:
         if tally_file:
             sim.tally.write(tally_file)
@@ -170,11 +173,21 @@ async def _run(
     console: Console,
     **kwargs: Any,
 ) -> MqttPublisher | None:
-    """Run with Ctrl-C / SIGTERM as a clean stop and the progress view; the publisher used."""
+    """Run with the progress view; the publisher used. Ctrl-C or SIGTERM stops cleanly
+    (statuses offline, acknowledgements awaited); a second one stops at once."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def on_signal() -> None:
+        if stop.is_set() and task:
+            task.cancel()  # a second Ctrl-C: do not wait for the broker any longer
+        elif not stop.is_set():
+            console.print("stopping: last batch, offline statuses, acks (Ctrl-C again: now)")
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal)
     used: list[MqttPublisher] = []
 
     def connected(publisher: MqttPublisher) -> None:

@@ -182,7 +182,8 @@ class MqttPublisher:
         tb: TracebackType | None,
     ) -> None:
         try:
-            await self.flush()
+            if exc_type is None or not issubclass(exc_type, asyncio.CancelledError):
+                await self.flush()
             self.unacked_at_exit = self.pending
         finally:
             await asyncio.to_thread(self._stop)

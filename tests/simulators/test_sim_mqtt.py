@@ -286,3 +286,26 @@ def json_ts_ok(payload: bytes) -> bool:
         return int(json.loads(payload)["ts"]) < 1_795_564_800_000  # 2026-11-25T00:00Z
     except (ValueError, KeyError, TypeError):
         return True
+
+
+def test_a_second_ctrl_c_quits_while_the_broker_is_away(
+    fresh_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    city = unique_city(tmp_path, sites=50)
+    tally_file = tmp_path / "tally.json"
+    cmd = simulate_cmd(fresh_mosquitto, city, "--speed", "100000", "--connections", "gateway",
+                       "--tally-file", str(tally_file))  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT_DIR, env=simulator_env(), stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.5)
+        fresh_mosquitto.stop()
+        time.sleep(4)  # the unacknowledged messages pile up to the backpressure limit
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 130
+    finally:
+        proc.kill()
+    assert proc.stderr is not None
+    assert b"interrupted: some messages may not have reached the broker" in proc.stderr.read()
+    assert json.loads(tally_file.read_text())["messages"] > 0
