@@ -172,6 +172,7 @@ class Pipeline:
 
     def _reject(self, reason: RejectReason, detail: str, arrival: Arrival) -> None:
         self.stats.rejected += 1
+        self.stats.rejected_by_reason[reason] += 1
         if self._stores:
             self.dlq.reject(reason, detail, arrival.topic, arrival.payload, arrival.received_ms)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ingest.lineproto import point
+from ingest.rejects import RejectReason
 from ingest.store import StoreFigures
 
 
@@ -18,6 +20,7 @@ class PipelineStats:
     alerts: int = 0
     #: Messages taken from the broker and not yet acknowledged.
     inflight: int = 0
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
     _last: dict[str, int] = field(default_factory=dict)
     _last_time: float = field(default_factory=time.monotonic)
 
@@ -31,6 +34,7 @@ class PipelineStats:
         totals = {
             "received": self.received, "stored": store.stored, "rejected": self.rejected,
             "alerts": self.alerts,
+            **{f"rejected_{reason}": self.rejected_by_reason[reason] for reason in RejectReason},
         }
         deltas = {key: value - self._last.get(key, 0) for key, value in totals.items()}
         latencies, store.latencies_ms = store.latencies_ms, []

@@ -130,6 +130,15 @@ def test_each_reject_reason_reaches_its_dlq_topic_and_rejects(
     assert {r["reason"]: r["n"] for r in rejects} == {reason: 1 for reason, _, _ in BAD}
     good = rows_of("SELECT seq FROM odor", ingest.database, count=len(BAD) + 1)
     assert sorted(r["seq"] for r in good) == list(range(len(BAD) + 1))
+    fields = ", ".join(f'sum("rejected_{reason}") AS "{reason}"' for reason, _, _ in BAD)
+    query = f"SELECT {fields}, sum(rejected) AS total FROM pipeline"
+    deadline = time.monotonic() + 10
+    figures = rows_of(query, ingest.database)
+    while figures[0]["total"] < len(BAD) and time.monotonic() < deadline:
+        time.sleep(0.3)  # the pipeline point comes every stats interval (1 s here)
+        figures = rows_of(query, ingest.database)
+    assert figures[0]["total"] == len(BAD)
+    assert all(figures[0][reason] == 1 for reason, _, _ in BAD), figures
 
 
 def test_v2_write_api_stores_the_same_readings(
