@@ -224,3 +224,26 @@ def test_sigterm_drains_and_exits_0(run_ingest: Any, mqtt: Any, influxd: Any) ->
     rows = influxd.rows("SELECT count(nh3_ppm) AS n FROM odor", ingest.database)
     assert rows[0]["n"] == 200
     assert "sanitel ingest: stopped" in ingest.log()
+
+
+def test_mosquitto_pub_reading_of_each_type_is_queryable_within_2s(
+    run_ingest: Any, mosquitto: Any, influxd: Any
+) -> None:
+    """The operator's check: `mosquitto_pub` one reading per device type, then query."""
+    ingest = run_ingest()
+    ts = int(time.time() * 1000) - 1000
+    for topic, _, payload, _ in GOOD.values():
+        subprocess.run(
+            ["mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-q", "1",
+             "-t", topic, "-m", json.dumps({**payload, "ts": ts})], check=True, timeout=10,
+        )
+    published = time.monotonic()
+    found: dict[str, int] = {}
+    while time.monotonic() - published < 2 and len(found) < len(GOOD):
+        for _, measurement, _, _ in GOOD.values():
+            rows = influxd.rows(f'SELECT * FROM "{measurement}"', ingest.database) \
+                if measurement not in found else []
+            if rows:
+                found[measurement] = rows[0]["time"]
+        time.sleep(0.05)
+    assert found == {measurement: ts for _, measurement, _, _ in GOOD.values()}
