@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 import struct
 import time
 from collections import deque
@@ -26,7 +25,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.mqtt_client import BufferedClient
+from ingest.mqtt_client import BufferedClient, configure
 from ingest.settings import MqttSettings
 
 log = logging.getLogger("sanitel.mqtt")
@@ -85,17 +84,7 @@ class MqttReceiver:
             CallbackAPIVersion.VERSION2, client_id=s.client_id,
             protocol=paho.MQTTv5, manual_ack=True,
         )
-        if s.username:
-            password = s.password.get_secret_value() if s.password else None
-            client.username_pw_set(s.username, password)
-        if s.tls:
-            client.tls_set(
-                ca_certs=str(s.ca_file) if s.ca_file else None,
-                certfile=str(s.cert_file) if s.cert_file else None,
-                keyfile=str(s.key_file) if s.key_file else None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-            client.tls_insecure_set(s.tls_insecure)
+        configure(client, s)
         client.reconnect_delay_set(int(max(1, s.reconnect_min_s)), int(s.reconnect_max_s))
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect

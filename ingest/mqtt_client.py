@@ -20,7 +20,25 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
 
+from ingest.settings import MqttSettings
+
 CHUNK = 65536
+
+
+def configure(client: paho.Client, settings: MqttSettings) -> paho.Client:
+    """Credentials and TLS of `settings` on a paho client (ingest, `alerts ack`)."""
+    if settings.username:
+        password = settings.password.get_secret_value() if settings.password else None
+        client.username_pw_set(settings.username, password)
+    if settings.tls:
+        client.tls_set(
+            ca_certs=str(settings.ca_file) if settings.ca_file else None,
+            certfile=str(settings.cert_file) if settings.cert_file else None,
+            keyfile=str(settings.key_file) if settings.key_file else None,
+            cert_reqs=ssl.CERT_NONE if settings.tls_insecure else ssl.CERT_REQUIRED,
+        )
+        client.tls_insecure_set(settings.tls_insecure)
+    return client
 
 
 class BufferedClient(paho.Client):

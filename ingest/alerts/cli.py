@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import ssl
 import sys
 import time
 import uuid
@@ -21,6 +20,7 @@ from ingest.alerts.events import Incident
 from ingest.alerts.store import AlertStoreError, read_open_incidents, store_path
 from ingest.alerts.wording import duration
 from ingest.cli_support import ConfigOption, load_settings
+from ingest.mqtt_client import configure
 from ingest.settings import MqttSettings, Settings
 
 ACK_TOPIC = "sanitation/v1/_ack"
@@ -98,17 +98,7 @@ def _publish(settings: MqttSettings, topic: str, payload: bytes, timeout_s: floa
     """Publish one message QoS 1 and wait for the broker's PUBACK."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2,
                          client_id=f"sanitel-ack-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
-    if settings.username:
-        password = settings.password.get_secret_value() if settings.password else None
-        client.username_pw_set(settings.username, password)
-    if settings.tls:
-        client.tls_set(
-            ca_certs=str(settings.ca_file) if settings.ca_file else None,
-            certfile=str(settings.cert_file) if settings.cert_file else None,
-            keyfile=str(settings.key_file) if settings.key_file else None,
-            cert_reqs=ssl.CERT_NONE if settings.tls_insecure else ssl.CERT_REQUIRED,
-        )
-        client.tls_insecure_set(settings.tls_insecure)
+    configure(client, settings)
     client.connect(settings.host, settings.port, keepalive=30)
     client.loop_start()
     try:
