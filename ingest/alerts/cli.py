@@ -13,6 +13,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import typer
 from paho.mqtt.enums import CallbackAPIVersion
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -26,6 +27,10 @@ from ingest.settings import MqttSettings, Settings
 ACK_TOPIC = "sanitation/v1/_ack"
 
 app = typer.Typer(help="Active alerts: list them, acknowledge one.", no_args_is_help=True)
+
+#: Characters of an alert id shown by `alerts list`: unique among the active ones in practice.
+ID_SHOWN = 12
+
 
 def _settings(config: Path | None) -> Settings:
     return load_settings(config, "sanitel alerts")
@@ -57,33 +62,44 @@ def list_alerts(
     if not incidents:
         console.print("No active alerts.")
         return
-    table = Table(title=f"{len(incidents)} active alert(s)")
-    for column in ("site", "device", "rule", "severity", "value", "age", "acknowledged by"):
-        table.add_column(column)
-    table.add_column("alert id", no_wrap=True)  # whole, to copy into `sanitel alerts ack`
+    table = Table(title=f"{len(incidents)} active alert(s)", box=box.SIMPLE_HEAD)
+    # The id first and whole enough to ack by (`sanitel alerts ack` takes a unique prefix).
+    table.add_column("alert id", no_wrap=True)
+    for column in ("rule", "severity", "value", "age"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("site", ratio=2, overflow="fold")
+    table.add_column("device", overflow="fold")
+    table.add_column("ack by", overflow="fold")
     for incident in incidents:
         table.add_row(
-            incident.site_name, incident.device_id, incident.rule, incident.severity,
-            _value(incident), duration(max(0, now_ms - incident.started_ms)),
-            incident.acknowledged_by or "", incident.alert_id,
+            incident.alert_id[:ID_SHOWN], incident.rule, incident.severity, _value(incident),
+            duration(max(0, now_ms - incident.started_ms)), incident.site_name,
+            incident.device_id, incident.acknowledged_by or "",
         )
     console.print(table)
 
 
 @app.command("ack")
 def ack_alert(
-    alert_id: Annotated[str, typer.Argument(help="The alert_id to acknowledge.")],
+    alert_id: Annotated[
+        str, typer.Argument(help="The alert_id to acknowledge, or a unique prefix of it.")
+    ],
     by: Annotated[str, typer.Option("--by", help="Who acknowledges.")] = "cli",
     config: ConfigOption = None,
 ) -> None:
     """Acknowledge an active alert: published to sanitation/v1/_ack for the pipeline."""
     settings = _settings(config)
-    known = {incident.alert_id: incident for incident in _open_incidents(settings)}
-    incident = known.get(alert_id)
-    if incident is None:
-        typer.echo(f"no active alert with id {alert_id!r} in {store_path(settings.state_dir)}; "
-                   "see `sanitel alerts list`", err=True)
+    matches = [i for i in _open_incidents(settings) if i.alert_id.startswith(alert_id)]
+    exact = [i for i in matches if i.alert_id == alert_id]
+    if exact:
+        matches = exact
+    if len(matches) != 1 or not alert_id:
+        why = "no active alert" if not matches else f"{len(matches)} active alerts"
+        typer.echo(f"{why} with id {alert_id!r} in {store_path(settings.state_dir)}; "
+                   "give the whole id or a longer prefix, see `sanitel alerts list`", err=True)
         raise typer.Exit(1)
+    incident = matches[0]
+    alert_id = incident.alert_id
     payload = orjson.dumps({"alert_id": alert_id, "by": by})
     try:
         _publish(settings.mqtt, ACK_TOPIC, payload)

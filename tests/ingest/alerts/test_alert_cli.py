@@ -54,7 +54,8 @@ def test_list_shows_active_incidents_as_table_and_json(make_engine: EngineFactor
     _, alert_id = open_incident(make_engine, tmp_path)
     table = runner.invoke(app, ["list", "--config", str(cfg)], env={"COLUMNS": "220"})
     assert table.exit_code == 0, table.output
-    for text in ("People's Park North", "odor_nh3_high", "critical", "6", "li.wei", alert_id):
+    for text in ("People's Park North", "odor_nh3_high", "critical", "6", "li.wei",
+                 alert_id[:12]):
         assert text in table.output
     as_json = runner.invoke(app, ["list", "--json"], env={"SANITEL_CONFIG": str(cfg)})
     assert as_json.exit_code == 0, as_json.output
@@ -89,7 +90,8 @@ def test_ack_publishes_qos1_to_the_ack_topic(make_engine: EngineFactory, tmp_pat
     client.loop_start()
     try:
         assert subscribed.wait(10)
-        result = runner.invoke(app, ["ack", alert_id, "--by", "zhang.min", "--config",
+        # A unique prefix, as `alerts list` shows it, names the alert.
+        result = runner.invoke(app, ["ack", alert_id[:8], "--by", "zhang.min", "--config",
                                      str(config(tmp_path, mosquitto.port))])
         assert result.exit_code == 0, result.output
         assert f"acknowledged {alert_id}" in result.output
@@ -99,6 +101,13 @@ def test_ack_publishes_qos1_to_the_ack_topic(make_engine: EngineFactory, tmp_pat
         client.disconnect()
     assert orjson.loads(received[0].payload) == {"alert_id": alert_id, "by": "zhang.min"}
     assert received[0].qos == 1
+
+
+def test_ack_refuses_an_empty_or_ambiguous_id(make_engine: EngineFactory,
+                                              tmp_path: Path) -> None:
+    open_incident(make_engine, tmp_path)
+    result = runner.invoke(app, ["ack", "", "--config", str(config(tmp_path))])
+    assert result.exit_code == 1 and "longer prefix" in result.output
 
 
 def test_ack_with_broker_down_exits_1(make_engine: EngineFactory, tmp_path: Path) -> None:
