@@ -75,6 +75,7 @@ class MqttReceiver:
         self._wakeup = asyncio.Event()
         self._signalled = False
         self._accepting = True
+        self._unreachable_logged = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client = self._build_client()
 
@@ -91,6 +92,7 @@ class MqttReceiver:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_connect_fail = self._on_connect_fail
         return client
 
     @property
@@ -179,6 +181,7 @@ class MqttReceiver:
                       self._settings.host, self._settings.port, reason)
             return
         self.generation += 1
+        self._unreachable_logged = False
         client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self._filters])
         log.info("connected to mqtt://%s:%s (session present: %s)",
                  self._settings.host, self._settings.port, flags.session_present)
@@ -189,8 +192,17 @@ class MqttReceiver:
         refused = [str(code) for code in reasons if code.is_failure]
         if refused:
             log.error("broker refused our subscriptions %s: %s", self._filters, refused)
-        elif self._loop is not None:
-            self._loop.call_soon_threadsafe(self.connected.set)
+        else:
+            log.info("subscribed to %s", ", ".join(self._filters))
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self.connected.set)
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        if not self._unreachable_logged:  # once per outage, not at every retry
+            self._unreachable_logged = True
+            log.warning("cannot reach the broker at mqtt://%s:%s; retrying every %s-%s s",
+                        self._settings.host, self._settings.port,
+                        self._settings.reconnect_min_s, self._settings.reconnect_max_s)
 
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any

@@ -98,8 +98,10 @@ class Pipeline:
     async def _announce(rx: MqttReceiver, started: asyncio.Event) -> None:
         """`started` once subscribed (or after 10 s without a broker); readings that the
         broker sends before our SUBACK are handled meanwhile."""
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(rx.connected.wait(), 10)
+        except TimeoutError:
+            log.warning("no broker after 10 s; running, and connecting as soon as it answers")
         started.set()
 
     # receive -> validate -> batch ---------------------------------------------------

@@ -173,3 +173,22 @@ def test_unwritable_spool_pauses_instead_of_crashing(
         stream.close()
     assert_every_reading_once(seqs, stream.count)
     assert ingest.stop() == 0
+
+
+def test_started_before_the_broker_connects_when_it_comes(
+    run_ingest: Callable[..., Any], fresh_mosquitto: Any, influxd: Any,
+    rows_of: Callable[..., Any],
+) -> None:
+    fresh_mosquitto.stop()
+    ingest = run_ingest(mqtt__port=fresh_mosquitto.port)  # "started" after 10 s without one
+    assert "cannot reach the broker" in ingest.log() and "no broker after 10 s" in ingest.log()
+    fresh_mosquitto.start()
+    ingest.wait_log("subscribed to", timeout=40)
+    stream = Stream(fresh_mosquitto.host, fresh_mosquitto.port, count=200, rate=400).start()
+    try:
+        stream.wait_published()
+        seqs = wait_all_stored(influxd, ingest.database, stream)
+    finally:
+        stream.close()
+    assert_every_reading_once(seqs, stream.count)
+    assert ingest.stop() == 0
