@@ -192,3 +192,21 @@ def test_started_before_the_broker_connects_when_it_comes(
         stream.close()
     assert_every_reading_once(seqs, stream.count)
     assert ingest.stop() == 0
+
+
+def test_influxdb_down_at_start_database_created_when_it_comes(
+    run_ingest: Callable[..., Any], fresh_influxd: Any, mosquitto: Any
+) -> None:
+    fresh_influxd.stop()
+    ingest = run_ingest(influx__url=fresh_influxd.url)
+    assert "cannot create database" in ingest.log()
+    stream = Stream(mosquitto.host, mosquitto.port, count=500, rate=500).start()
+    try:
+        stream.wait_published()
+        ingest.wait_log("spooling", timeout=20)
+        fresh_influxd.start()
+        seqs = wait_all_stored(fresh_influxd, ingest.database, stream)
+    finally:
+        stream.close()
+    assert_every_reading_once(seqs, stream.count)
+    assert ingest.stop() == 0
