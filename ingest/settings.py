@@ -7,7 +7,6 @@ naming the key, never echoing a secret.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 from pathlib import Path
@@ -204,7 +203,3 @@ def _describe(exc: ValidationError) -> str:
 def redacted(settings: Settings) -> dict[str, Any]:
     """The settings as a dict with every secret replaced, for logs and `--show-config`."""
     return settings.model_dump(mode="json")  # SecretStr dumps as '**********'
-
-
-def environ_prefixed() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith("SANITEL_")}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from paho.mqtt.client import MQTTMessageInfo
 
+from ingest.lineproto import join_lines
 from ingest.mqtt import Arrival
 from ingest.rejects import RejectReason
 from ingest.settings import SpoolSettings
@@ -97,13 +98,13 @@ class Store:
                 return
             except WriteUnavailable as exc:
                 self._log_outage(exc)
-        await self._spool_append("\n".join(batch.lines).encode(), len(batch.lines))
+        await self._spool_append(join_lines(batch.lines), len(batch.lines))
 
     async def _write_checked(self, lines: list[str], origins: list[Arrival | None]) -> None:
         """Write, halving on HTTP 400 until each refused point stands alone."""
         started = time.monotonic()
         try:
-            await self._writer.write("\n".join(lines).encode())
+            await self._writer.write(join_lines(lines))
         except WriteRejected as exc:
             if len(lines) == 1:
                 self.figures.storage_rejected += 1

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import orjson
 
 from devices.sites import escape_tag
+from ingest.topics import alert_topic
 
-ALERTS_TOPIC = "sanitation/v1/_alerts"
 ALERTS_MEASUREMENT = "alerts"
 FIRING, ACKNOWLEDGED, RESOLVED = "firing", "acknowledged", "resolved"
 
@@ -85,7 +85,7 @@ class AlertEvent:
     previous_severity: str | None = None
 
     def topic(self) -> str:
-        return f"{ALERTS_TOPIC}/{self.site_id}/{self.device_id}/{self.rule}"
+        return alert_topic(self.site_id, self.device_id, self.rule)
 
     def payload(self) -> bytes:
         return orjson.dumps({
