@@ -137,7 +137,7 @@ def sanitel_env(
 
 
 def sanitel_cmd() -> list[str]:
-    return [sys.executable, "-m", "ingest.cli", "ingest"]
+    return [sys.executable, "-m", "sanitel.cli", "ingest"]
 
 
 def log_time(line: str) -> float | None:

@@ -92,7 +92,7 @@ from benchmarks.traffic import (
     one_reading_each,
 )
 from devices.sites import Registry
-from ingest.local_servers import Influxd, Mosquitto
+from sanitel.local_servers import Influxd, Mosquitto
 from simulators import write_registry
 
 RESULTS = Path(__file__).resolve().parent / "results"

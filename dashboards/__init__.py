@@ -2,7 +2,7 @@
 
 `dashboards()` builds every dashboard as Grafana JSON; `dashboards.provisioning`
 writes them with Grafana's provisioning files; `dashboards.push` uploads them
-through the HTTP API; `dashboards.cli.app` is `sanitel dashboards`.
+through the HTTP API; `sanitel.dashboards_cli.app` is `sanitel dashboards`.
 """
 
 from __future__ import annotations

@@ -21,14 +21,14 @@ from paho.mqtt.client import MQTTMessageInfo
 
 from devices.sites import Device, Registry
 from ingest.deadletter import DeadLetters
+from ingest.influx_writer import open_writer
 from ingest.lineproto import point, reading_line, status_line
-from ingest.mqtt import Arrival, MqttReceiver, acknowledged
+from ingest.receiver import Arrival, MqttReceiver, acknowledged
 from ingest.rejects import Rejected, RejectReason
 from ingest.settings import Settings
-from ingest.sink import open_writer
 from ingest.spool import Spool
 from ingest.stats import PipelineStats
-from ingest.store import Batch, Store
+from ingest.store_stage import Batch, Store
 from ingest.topics import ACK_TOPIC, STATUS_FILTER, TELEMETRY_FILTER
 from ingest.validation import Validator
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ingest.lineproto import point
 from ingest.rejects import RejectReason
-from ingest.store import StoreFigures
+from ingest.store_stage import StoreFigures
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """`sanitel simulate`: run a simulated city against an MQTT broker.
 
-Registered by `ingest.cli` as `app.command("simulate")(simulate)`; also runnable as
+Registered by `sanitel.cli` as `app.command("simulate")(simulate)`; also runnable as
 `python -m simulators ...`.
 """
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from ingest.local_servers import Influxd, Mosquitto, VictoriaMetrics
+from sanitel.local_servers import Influxd, Mosquitto, VictoriaMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
-SANITEL = [sys.executable, "-m", "ingest.cli"]
+SANITEL = [sys.executable, "-m", "sanitel.cli"]
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ its line stored, and delivers `unconfirmed()` again at start.
 
 from ingest.alerts.engine import AlertEngine
 from ingest.alerts.events import AlertEvent, Incident, parse_ack
+from ingest.alerts.incident_db import AlertStoreError
 from ingest.alerts.rules import AlertRulesError
-from ingest.alerts.store import AlertStoreError
 from ingest.alerts.webhooks import WebhookNotifier
 
 __all__ = [

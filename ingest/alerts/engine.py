@@ -20,9 +20,9 @@ from devices.common import Reading
 from devices.sites import Device, Registry
 from ingest.alerts import wording
 from ingest.alerts.events import ACKNOWLEDGED, FIRING, RESOLVED, AlertEvent, Incident
+from ingest.alerts.incident_db import AlertStoreError, IncidentStore, store_path
 from ingest.alerts.plan import NEVER, DevicePlan, check_site_overrides, compile_plan
 from ingest.alerts.rules import OFFLINE, RuleSet, load_rules
-from ingest.alerts.store import AlertStoreError, IncidentStore, store_path
 from ingest.alerts.watch import ABOVE, BELOW, Watch
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import dashboards
-from ingest.local_servers import Influxd
+from sanitel.local_servers import Influxd
 
 ROOT = Path(__file__).resolve().parents[2]
 BOARDS = dashboards.dashboards(ROOT / "config" / "alerts.yaml")

@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 import yaml
 from dash_queries import BOARDS, fill_in, queries, resolve_variables, run
 
-from ingest.local_servers import Influxd, Mosquitto
+from sanitel.local_servers import Influxd, Mosquitto
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = ROOT / "config" / "registry.yaml"

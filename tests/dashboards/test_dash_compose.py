@@ -12,8 +12,8 @@ import yaml
 from typer.testing import CliRunner
 
 from dashboards.provisioning import DASHBOARDS_PATH
-from ingest.cli import mount
 from ingest.settings import Settings, load
+from sanitel.cli import mount
 
 SERVICES = {"mosquitto", "influxdb", "grafana", "ingest", "simulate"}
 

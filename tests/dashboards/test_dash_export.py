@@ -8,7 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from dashboards.cli import app
+from sanitel.dashboards_cli import app
 
 COMPOSE_CONFIG = "config/sanitel.compose.yaml"
 COMMITTED = Path("config/grafana")

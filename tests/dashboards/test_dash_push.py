@@ -12,7 +12,7 @@ import pytest
 from dash_grafana import FakeGrafana
 from typer.testing import CliRunner
 
-from dashboards.cli import app
+from sanitel.dashboards_cli import app
 
 EXPECTED_UIDS = {"sanitel-city-overview", "sanitel-public-toilets", "sanitel-transfer-stations",
                  "sanitel-device-health", "sanitel-pipeline"}

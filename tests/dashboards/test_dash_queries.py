@@ -17,7 +17,7 @@ import pytest
 from dash_city import city_lines
 from dash_queries import BOARDS, fill_in, queries, resolve_variables, run
 
-from ingest.local_servers import Influxd
+from sanitel.local_servers import Influxd
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 
 import dashboards
 from dashboards.influxql import DATASOURCE_UID, InfluxQLQuery
-from dashboards.provisioning import datasource_file
+from dashboards.provisioning import InfluxSource, datasource_file
 from dashboards.thresholds import DEFAULT_LEVELS, load_levels
-from ingest.settings import InfluxSettings
 
 EXPECTED_UIDS = {
     "city-overview": "sanitel-city-overview",
@@ -68,7 +67,7 @@ def test_grid_positions_fit_24_columns_without_overlap(
 
 
 def _provisioned_uids() -> set[tuple[str, str]]:
-    document = datasource_file(InfluxSettings())
+    document = datasource_file(InfluxSource(url="http://localhost:8086", database="sanitation"))
     return {(ds["type"], ds["uid"]) for ds in document["datasources"]}
 
 

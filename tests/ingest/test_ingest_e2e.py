@@ -173,7 +173,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     import os
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("SANITEL_")}
-    return subprocess.run([sys.executable, "-m", "ingest.cli", *args], env={**base, **(env or {})},
+    return subprocess.run([sys.executable, "-m", "sanitel.cli", *args], env={**base, **(env or {})},
                           capture_output=True, text=True, timeout=60)
 
 

@@ -17,7 +17,7 @@ from devices.sites import Registry
 from ingest.lineproto import field_value, join_lines, point, reading_line, status_line
 from ingest.rejects import Rejected
 from ingest.stats import PipelineStats
-from ingest.store import StoreFigures
+from ingest.store_stage import StoreFigures
 from ingest.validation import Validator
 
 NOW = 1_795_507_200_000

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from devices.registry import DEVICE_TYPES
 from devices.sites import Registry
-from ingest.local_servers import Mosquitto
+from sanitel.local_servers import Mosquitto
 from simulators.city import generate_city
 from simulators.clock import parse_start
 

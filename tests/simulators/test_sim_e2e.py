@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from devices.registry import DEVICE_TYPES
-from ingest.local_servers import Influxd, Mosquitto
+from sanitel.local_servers import Influxd, Mosquitto
 
 from .conftest import ROOT_DIR, simulate_cmd, simulator_env, unique_city
 

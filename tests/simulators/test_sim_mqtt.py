@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ingest.local_servers import Mosquitto, free_port
+from sanitel.local_servers import Mosquitto, free_port
 
 from .conftest import ROOT_DIR, CityFile, simulate_cmd, simulator_env, unique_city
 

@@ -85,7 +85,7 @@ def test_tls_with_a_ca_file(tmp_path: Path) -> None:
 def test_sanitel_simulate_is_the_same_command(tmp_path: Path) -> None:
     out = tmp_path / "city.yaml"
     done = subprocess.run(
-        [sys.executable, "-m", "ingest.cli", "simulate", "--sites", "4", "--write-registry",
+        [sys.executable, "-m", "sanitel.cli", "simulate", "--sites", "4", "--write-registry",
          str(out), "--dry-run"],
         capture_output=True, text=True, timeout=60, cwd=ROOT_DIR, env=simulator_env(),
     )  # fmt: skip

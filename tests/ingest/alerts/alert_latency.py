@@ -25,7 +25,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.alerts.events import rfc3339
-from ingest.local_servers import Influxd, Mosquitto
+from sanitel.local_servers import Influxd, Mosquitto
 
 ROOT = Path(__file__).resolve().parents[3]
 DEVICES = 50
@@ -63,7 +63,7 @@ def run(tmp: Path, broker: Mosquitto, influx: Influxd, count: int, rate: float) 
         "SANITEL_DATA_DIR": str(tmp / "data"),
     })
     log = (tmp / "ingest.log").open("w")
-    ingest = subprocess.Popen([sys.executable, "-m", "ingest.cli", "ingest"], env=env, cwd=ROOT,
+    ingest = subprocess.Popen([sys.executable, "-m", "sanitel.cli", "ingest"], env=env, cwd=ROOT,
                               stdout=log, stderr=subprocess.STDOUT)
     try:
         _measure(broker, count, rate, tmp / "ingest.log")

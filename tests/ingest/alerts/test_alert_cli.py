@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from devices.sites import Registry
 from ingest.alerts import AlertEngine
-from ingest.alerts.cli import app
+from sanitel.alerts_cli import app
 
 runner = CliRunner()
 

@@ -153,7 +153,7 @@ def test_ack_by_topic_and_by_cli(run_ingest: Any, alerts_seen: Any, rules_file: 
         first, "acknowledged", "li.wei")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ingest.cli", "alerts", *args],
+        return subprocess.run([sys.executable, "-m", "sanitel.cli", "alerts", *args],
                               env=ingest.env, cwd=ROOT, capture_output=True, text=True,
                               timeout=60, check=False)
 

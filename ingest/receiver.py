@@ -25,7 +25,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.mqtt_client import BufferedClient, configure
+from ingest.paho_fastpath import BufferedClient, configure
 from ingest.settings import MqttSettings
 
 log = logging.getLogger("sanitel.mqtt")

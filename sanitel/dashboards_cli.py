@@ -8,10 +8,10 @@ from typing import Annotated, NoReturn
 import typer
 
 from dashboards import dashboards
-from dashboards.provisioning import DASHBOARDS_PATH, bundle, datasource, uses_token, write
+from dashboards.provisioning import DASHBOARDS_PATH, InfluxSource, bundle, datasource, write
 from dashboards.push import PushError, connect, credential_from_env, push
-from ingest.cli_support import ConfigOption, fail, load_settings
-from ingest.settings import Settings
+from ingest.settings import InfluxSettings, Settings
+from sanitel.cli_support import ConfigOption, fail, load_settings
 
 app = typer.Typer(
     help="Grafana dashboards as code: export them with provisioning files, or push them.",
@@ -28,6 +28,11 @@ def _settings(config: Path | None) -> Settings:
     return load_settings(config, "sanitel dashboards")
 
 
+def _source(influx: InfluxSettings) -> InfluxSource:
+    uses_token = influx.token is not None or influx.api == "v2"
+    return InfluxSource(url=influx.url, database=influx.database, uses_token=uses_token)
+
+
 @app.command()
 def export(
     directory: Annotated[Path, typer.Argument(help="Where to write, e.g. config/grafana.")],
@@ -38,7 +43,7 @@ def export(
 ) -> None:
     """Write the dashboards (JSON) and Grafana's provisioning files under DIRECTORY."""
     settings = _settings(config)
-    files = bundle(dashboards(settings.alerts), settings.influx, dashboards_path)
+    files = bundle(dashboards(settings.alerts), _source(settings.influx), dashboards_path)
     try:
         written = write(directory, files)
     except OSError as exc:
@@ -65,14 +70,15 @@ def push_command(
     influx = settings.influx
     if influx_url:
         influx = influx.model_copy(update={"url": influx_url})
+    source = _source(influx)
     secrets = {"username": influx.username or ""}
-    secret = influx.token if uses_token(influx) else influx.password
-    secrets["token" if uses_token(influx) else "password"] = (
+    secret = influx.token if source.uses_token else influx.password
+    secrets["token" if source.uses_token else "password"] = (
         secret.get_secret_value() if secret else ""
     )
     api = connect(url, credential_from_env())
     try:
-        changes = push(api, datasource(influx, secrets), dashboards(settings.alerts))
+        changes = push(api, datasource(source, secrets), dashboards(settings.alerts))
     except PushError as exc:
         _fail(str(exc), 1)
     for change in changes:

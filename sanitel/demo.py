@@ -26,9 +26,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from devices.sites import Registry
-from ingest.local_servers import Influxd, Mosquitto, ServerError, find_binary, free_port
+from sanitel.local_servers import Influxd, Mosquitto, ServerError, find_binary, free_port
 
-SANITEL = [sys.executable, "-m", "ingest.cli"]
+SANITEL = [sys.executable, "-m", "sanitel.cli"]
 
 
 @dataclass
@@ -242,7 +242,7 @@ class DemoView:
         return [(names.get(row["site_id"], row["site_id"]), int(row["n"] or 0)) for row in ranked]
 
     def alerts(self) -> list[Any]:
-        from ingest.alerts.store import read_open_incidents
+        from ingest.alerts.incident_db import read_open_incidents
 
         try:
             return read_open_incidents(self.paths.root / "data" / "state")

@@ -18,11 +18,11 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.alerts.events import Incident
-from ingest.alerts.store import AlertStoreError, read_open_incidents, store_path
+from ingest.alerts.incident_db import AlertStoreError, read_open_incidents, store_path
 from ingest.alerts.wording import duration
-from ingest.cli_support import ConfigOption, load_settings
-from ingest.mqtt_client import configure
+from ingest.paho_fastpath import configure
 from ingest.settings import MqttSettings, Settings
+from sanitel.cli_support import ConfigOption, load_settings
 
 ACK_TOPIC = "sanitation/v1/_ack"
 

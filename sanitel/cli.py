@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from devices.sites import Registry, RegistryError
-from ingest.cli_support import ConfigOption, fail, load_settings
 from ingest.settings import Settings
+from sanitel.cli_support import ConfigOption, fail, load_settings
 
 if TYPE_CHECKING:
     from ingest.alerts import AlertEngine
@@ -105,19 +105,19 @@ def _mount_simulate() -> None:
 
 
 def _mount_alerts() -> None:
-    from ingest.alerts.cli import app as alerts_app
+    from sanitel.alerts_cli import app as alerts_app
 
     app.add_typer(alerts_app, name="alerts", help="Active alerts; acknowledge one.")
 
 
 def _mount_dashboards() -> None:
-    from dashboards.cli import app as dashboards_app
+    from sanitel.dashboards_cli import app as dashboards_app
 
     app.add_typer(dashboards_app, name="dashboards", help="Grafana dashboards as code.")
 
 
 def _mount_demo() -> None:
-    from ingest.demo import demo
+    from sanitel.demo import demo
 
     app.command("demo", help="The simulated city end to end on this machine, live.")(demo)
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 from paho.mqtt.client import MQTTMessageInfo
 
+from ingest.influx_writer import InfluxWriter, WriteRejected, WriteUnavailable
 from ingest.lineproto import join_lines
-from ingest.mqtt import Arrival
+from ingest.receiver import Arrival
 from ingest.rejects import RejectReason
 from ingest.settings import SpoolSettings
-from ingest.sink import InfluxWriter, WriteRejected, WriteUnavailable
 from ingest.spool import Spool, SpoolFull
 
 log = logging.getLogger("sanitel.store")

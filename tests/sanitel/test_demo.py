@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def demo(directory: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "demo", "--dir", str(directory), "--mqtt-port", "0",
+        [sys.executable, "-m", "sanitel.cli", "demo", "--dir", str(directory), "--mqtt-port", "0",
          "--influx-port", "0", "--no-live", "--sites", "12", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
     )
