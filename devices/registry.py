@@ -12,6 +12,7 @@ from devices.odor import OdorReading
 from devices.people_counter import PeopleCounterReading
 from devices.sprayer import SprayerReading
 from devices.station_terminal import StationTerminalReading
+from devices.toilet_terminal import ToiletTerminalReading
 
 DEVICE_TYPES: MappingProxyType[str, type[Reading]] = MappingProxyType(
     {
@@ -19,6 +20,7 @@ DEVICE_TYPES: MappingProxyType[str, type[Reading]] = MappingProxyType(
         "odor": OdorReading,
         "station_terminal": StationTerminalReading,
         "sprayer": SprayerReading,
+        "toilet_terminal": ToiletTerminalReading,
     }
 )
 

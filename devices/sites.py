@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from devices.open_hours import DEFAULT_OPEN_HOURS, OpenHours, OpenHoursError
 from devices.registry import DEVICE_TYPES
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -55,6 +56,22 @@ class SiteEntry(BaseModel):
     lon: Annotated[float, Field(ge=-180, le=180)]
     devices: list[DeviceEntry] = Field(default_factory=list)
     alerts: AlertOverrides = Field(default_factory=dict)
+    #: v1.1: "HH:MM-HH:MM" in the city's time zone (setting `timezone`), for
+    #: `toilet_cleaning_overdue`; "22:00-06:00" runs past midnight.
+    open_hours: str = DEFAULT_OPEN_HOURS
+
+    @field_validator("open_hours")
+    @classmethod
+    def _readable_hours(cls, value: str) -> str:
+        try:
+            OpenHours.parse(value)
+        except OpenHoursError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def hours(self) -> OpenHours:
+        return OpenHours.parse(self.open_hours)
 
 
 class RegistryFile(BaseModel):

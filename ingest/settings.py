@@ -11,9 +11,10 @@ import re
 import socket
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,6 +30,15 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message names the key."""
+
+
+def city_zone(name: str) -> ZoneInfo:
+    """The IANA time zone `name` (e.g. Asia/Shanghai); ValueError saying what is accepted."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r:.60}; an IANA name such as UTC or "
+                         "Asia/Shanghai") from None
 
 
 class _Section(BaseModel):
@@ -122,6 +132,18 @@ class Settings(BaseSettings):
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    #: The city's time zone (IANA name): sites' `open_hours` and report dates are in it.
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        city_zone(value)
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return city_zone(self.timezone)
 
     @classmethod
     def settings_customise_sources(

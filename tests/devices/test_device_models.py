@@ -22,6 +22,7 @@ from devices.registry import DEVICE_TYPES, model_for
 from devices.sprayer import SprayerReading
 from devices.station_terminal import StationTerminalReading
 from devices.status import StatusMessage
+from devices.toilet_terminal import ToiletTerminalReading
 
 #: The smallest valid payload of each type: its required key at a valid value.
 MINIMAL: dict[type[Reading], dict[str, Any]] = {
@@ -29,6 +30,7 @@ MINIMAL: dict[type[Reading], dict[str, Any]] = {
     OdorReading: {"nh3_ppm": 1.5},
     StationTerminalReading: {"fill_pct": 40.0},
     SprayerReading: {"liquid_pct": 80.0},
+    ToiletTerminalReading: {"stalls_free": 0},
 }
 
 #: (model, key, kind, lowest accepted, highest accepted) for every bounded key of SPEC 3.
@@ -44,6 +46,15 @@ RANGES: list[tuple[type[Reading], str, str, float, float]] = [
     (StationTerminalReading, "weight_kg", "number", 0, 100_000),
     (SprayerReading, "liquid_pct", "number", 0, 100),
     (SprayerReading, "sprays", "int", 0, 100_000),
+    (ToiletTerminalReading, "stalls_free", "int", 0, 500),
+    (ToiletTerminalReading, "stalls_total", "int", 1, 500),
+    (ToiletTerminalReading, "water_m3", "number", 0, 10_000_000),
+    (ToiletTerminalReading, "power_kwh", "number", 0, 100_000_000),
+    (ToiletTerminalReading, "paper_pct", "number", 0, 100),
+    (ToiletTerminalReading, "soap_pct", "number", 0, 100),
+    (ToiletTerminalReading, "rating_good", "int", 0, 10_000),
+    (ToiletTerminalReading, "rating_ok", "int", 0, 10_000),
+    (ToiletTerminalReading, "rating_bad", "int", 0, 10_000),
     # Common keys, checked on every type.
     *[(model, "battery_pct", "number", 0, 100) for model in MINIMAL],
     *[(model, "rssi_dbm", "number", -150, 0) for model in MINIMAL],
@@ -181,6 +192,39 @@ def test_fault_code_refuses_control_characters(char: str) -> None:
     assert [loc for loc, _ in errors] == ["fault_code"]
 
 
+def test_stalls_free_may_not_exceed_stalls_total_and_that_is_out_of_range() -> None:
+    tt = ToiletTerminalReading
+    assert parse(tt, {"stalls_free": 5, "stalls_total": 5}).stalls_free == 5
+    assert parse(tt, {"stalls_free": 0, "stalls_total": 1}).stalls_total == 1
+    assert parse(tt, {"stalls_free": 500}).stalls_total is None  # no total: nothing to compare
+    assert failures(tt, {"stalls_free": 6, "stalls_total": 5}) == [("stalls_total", "out_of_range")]
+    assert failures(tt, {"stalls_free": 500, "stalls_total": 1}) == [
+        ("stalls_total", "out_of_range")
+    ]
+    # A total outside its own range is that range's error, not the comparison's.
+    assert failures(tt, {"stalls_free": 3, "stalls_total": 0}) == [
+        ("stalls_total", "greater_than_equal")
+    ]
+
+
+def test_cleaned_by_is_a_string_of_at_most_32_printable_characters() -> None:
+    tt = ToiletTerminalReading
+    assert parse(tt, with_key(tt, "cleaned_by", "")).cleaned_by == ""
+    assert parse(tt, with_key(tt, "cleaned_by", "王" * 32)).cleaned_by == "王" * 32
+    assert parse(tt, with_key(tt, "cleaned_by", 'Li "Mei", = \\ 2')).cleaned_by \
+        == 'Li "Mei", = \\ 2'
+    assert failures(tt, with_key(tt, "cleaned_by", "x" * 33)) == [
+        ("cleaned_by", "string_too_long")
+    ]
+    for value in (5, True, ["Li"], {"name": "Li"}):
+        assert [loc for loc, _ in failures(tt, with_key(tt, "cleaned_by", value))] == [
+            "cleaned_by"
+        ]
+    for char in ("\n", "\r", "\t", "\x00", "\x1b", "\x7f"):
+        errors = failures(tt, with_key(tt, "cleaned_by", f"Li{char}"))
+        assert [loc for loc, _ in errors] == ["cleaned_by"], repr(char)
+
+
 def test_device_id_is_a_string() -> None:
     for model in MINIMAL:
         assert parse(model, with_key(model, "device_id", "WC-1-X")).device_id == "WC-1-X"
@@ -315,12 +359,14 @@ def test_device_types_map_names_to_models_and_measurements() -> None:
         "odor": OdorReading,
         "station_terminal": StationTerminalReading,
         "sprayer": SprayerReading,
+        "toilet_terminal": ToiletTerminalReading,
     }
     assert {name: model.measurement for name, model in DEVICE_TYPES.items()} == {
         "people_counter": "people_flow",
         "odor": "odor",
         "station_terminal": "station",
         "sprayer": "sprayer",
+        "toilet_terminal": "toilet",
     }
     assert model_for("odor") is OdorReading
     assert model_for("toaster") is None

@@ -172,7 +172,8 @@ CITY = {
          "lat": 0, "lon": 0,
          "devices": [{"id": "WC-0001-PC-1", "type": "people_counter"},
                      {"id": "WC-0001-OD-1", "type": "odor"},
-                     {"id": "WC-0001-SP-1", "type": "sprayer"}]},
+                     {"id": "WC-0001-SP-1", "type": "sprayer"},
+                     {"id": "WC-0001-TT-1", "type": "toilet_terminal"}]},
         {"id": "TS-0001", "kind": "transfer_station", "name": "West", "district": "Wuhou",
          "lat": 0, "lon": 0, "devices": [{"id": "TS-0001-ST-1", "type": "station_terminal"}]},
     ]
@@ -181,8 +182,9 @@ REGISTRY = Registry.from_dict(CITY)
 VALIDATOR = Validator(REGISTRY)
 BY_TYPE = {d.type: d for d in REGISTRY.devices.values()}
 
-INT_FIELDS = {"entries", "exits", "occupancy", "sprays", "seq"}
-STR_FIELDS = {"compactor", "state", "fault_code"}
+INT_FIELDS = {"entries", "exits", "occupancy", "sprays", "seq", "stalls_free", "stalls_total",
+              "rating_good", "rating_ok", "rating_bad"}
+STR_FIELDS = {"compactor", "state", "fault_code", "cleaned_by"}
 BOOL_FIELDS = {"door_open"}
 
 
@@ -265,16 +267,25 @@ def readings(device_type: str) -> st.SearchStrategy[dict[str, Any]]:
         },
         "sprayer": {"sprays": integer(100_000),
                     "state": st.sampled_from(["ok", "low", "empty", "fault"])},
+        "toilet_terminal": {
+            "stalls_total": st.integers(1, 500), "water_m3": number(0, 10_000_000),
+            "power_kwh": number(0, 100_000_000), "paper_pct": number(0, 100),
+            "soap_pct": number(0, 100), "rating_good": integer(10_000),
+            "rating_ok": integer(10_000), "rating_bad": integer(10_000),
+            "cleaned_by": st.text(alphabet=st.characters(
+                blacklist_categories=("Cs", "Cc")), max_size=32),
+        },
     }
     required = {"people_counter": ("entries", integer(10_000)),
                 "odor": ("nh3_ppm", number(0, 100)),
                 "station_terminal": ("fill_pct", number(0, 100)),
-                "sprayer": ("liquid_pct", number(0, 100))}[device_type]
+                "sprayer": ("liquid_pct", number(0, 100)),
+                "toilet_terminal": ("stalls_free", integer(500))}[device_type]
     optional = {**common, **per_type[device_type]}
     return st.fixed_dictionaries(
         {required[0]: required[1]},
         optional=optional,
-    )
+    ).filter(lambda p: p.get("stalls_total", 500) >= p.get("stalls_free", 0))
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -301,3 +301,25 @@ def test_secrets_from_yaml_are_redacted(tmp_path: Path) -> None:
     assert settings.influx.token.get_secret_value() == SECRETS[0]
     shown = str(redacted(settings))
     assert SECRETS[0] not in shown and SECRETS[2] not in shown
+
+
+# --- the city's time zone (SPEC v1.1 section 9) ---------------------------------------------
+
+
+def test_timezone_defaults_to_utc_and_takes_an_iana_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load().timezone == "UTC" and str(load().zone) == "UTC"
+    assert str(load(write_config(tmp_path, {"timezone": "Asia/Shanghai"})).zone) \
+        == "Asia/Shanghai"
+    monkeypatch.setenv("SANITEL_TIMEZONE", "Europe/Berlin")
+    assert str(load(write_config(tmp_path, {"timezone": "Asia/Shanghai"})).zone) \
+        == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "CST+8", "../../etc/passwd", "", "asia/shanghai"])
+def test_an_unknown_timezone_is_named(monkeypatch: pytest.MonkeyPatch, zone: str) -> None:
+    monkeypatch.setenv("SANITEL_TIMEZONE", zone)
+    message = config_error()
+    assert "configuration key timezone (env SANITEL_TIMEZONE)" in message
+    assert "IANA" in message
