@@ -122,11 +122,17 @@ def _mount_demo() -> None:
     app.command("demo", help="The simulated city end to end on this machine, live.")(demo)
 
 
+def _mount_report() -> None:
+    from sanitel.report_cli import report
+
+    app.command("report", help="The period's figures for the department's work report.")(report)
+
+
 #: Sub-commands from the other packages, imported only when asked for: `sanitel ingest`
 #: should not pay for Grafana's client library at every start.
 _SUBCOMMANDS = {
     "simulate": _mount_simulate, "alerts": _mount_alerts, "dashboards": _mount_dashboards,
-    "demo": _mount_demo,
+    "demo": _mount_demo, "report": _mount_report,
 }
 
 

@@ -1,0 +1,178 @@
+"""The report's queries: InfluxQL over the raw measurements, answers turned into the plain
+rows the figure modules take. One step per query, reported to `on_step` for progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from devices.registry import DEVICE_TYPES
+from devices.sites import Registry
+from ingest.report.alert_figures import AlertRow, Incident, incidents
+from ingest.report.influx_reader import InfluxReader, Row
+from ingest.report.period import Period
+from ingest.report.sequence_figures import SprayerTally, StationTally
+from ingest.report.site_figures import (
+    Availability,
+    OdorHourRow,
+    OdorSite,
+    PeopleRow,
+    ToiletRow,
+    availability,
+    odor_hours,
+)
+from ingest.report.thresholds import WarningLevels
+
+#: Days per query for the queries that return a row per reading or per hour.
+CHUNK_DAYS = 7
+NOT_REGISTERED = "(not in registry)"
+
+StepCallback = Callable[[str], None]
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows, as plain figures."""
+
+    period: Period
+    registry: Registry
+    district: str | None
+    people: list[PeopleRow] = field(default_factory=list)
+    odor: dict[str, OdorSite] = field(default_factory=dict)
+    stations: list[StationTally] = field(default_factory=list)
+    sprayers: list[SprayerTally] = field(default_factory=list)
+    toilets: list[ToiletRow] = field(default_factory=list)
+    availability: list[Availability] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+
+    def district_of(self, site_id: str) -> str:
+        site = self.registry.sites.get(site_id)
+        return site.district if site else NOT_REGISTERED
+
+    def site_name(self, site_id: str) -> str:
+        site = self.registry.sites.get(site_id)
+        return site.name if site else site_id
+
+    def wanted(self, site_id: str) -> bool:
+        return self.district is None or self.district_of(site_id) == self.district
+
+
+def steps(period: Period) -> int:
+    """How many times `collect` calls `on_step`."""
+    chunks = len(list(period.chunks(CHUNK_DAYS)))
+    return 1 + 3 * chunks + 1 + len(DEVICE_TYPES) + 1
+
+
+def collect(reader: InfluxReader, data: ReportData, levels: WarningLevels,
+            on_step: StepCallback) -> ReportData:
+    period = data.period
+    on_step("people served")
+    data.people = [row for row in _people(reader, period) if data.wanted(row.site_id)]
+    odor_rows: list[OdorHourRow] = []
+    stations: dict[str, StationTally] = {}
+    sprayers: dict[str, SprayerTally] = {}
+    for start, end in period.chunks(CHUNK_DAYS):
+        on_step("odor hours")
+        odor_rows += (r for r in _odor(reader, start, end, period) if data.wanted(r.site_id))
+        on_step("transfer stations")
+        _stations(reader, start, end, stations, data)
+        on_step("sprayers")
+        _sprayers(reader, start, end, sprayers, data)
+    data.odor = odor_hours(odor_rows, levels)
+    data.stations, data.sprayers = list(stations.values()), list(sprayers.values())
+    on_step("toilet terminals")
+    data.toilets = [row for row in _toilets(reader, period) if data.wanted(row.site_id)]
+    data.availability = _availability(reader, data, on_step)
+    on_step("alerts")
+    data.incidents = [i for i in incidents(_alert_rows(reader, period)) if data.wanted(i.site_id)]
+    return data
+
+
+def _between(start_ms: int, end_ms: int) -> str:
+    return f"time >= {start_ms}ms AND time < {end_ms}ms"
+
+
+def _people(reader: InfluxReader, period: Period) -> Iterator[PeopleRow]:
+    query = (f'SELECT sum("entries") AS entries FROM "people_flow" WHERE '
+             f'{_between(period.start_ms, period.end_ms)} GROUP BY time(1d), "site_id" '
+             f"fill(none) tz('{period.tz.key}')")
+    for row in reader.rows(query):
+        if row["entries"] is not None:
+            yield PeopleRow(row["site_id"], period.local_day(row["time"]).isoformat(),
+                            int(row["entries"]))
+
+
+def _odor(reader: InfluxReader, start: int, end: int, period: Period) -> Iterator[OdorHourRow]:
+    offset = period.hour_offset_ms // 60_000
+    bucket = f"time(1h, {offset}m)" if offset else "time(1h)"
+    query = (f'SELECT mean("nh3_ppm") AS nh3, mean("h2s_ppm") AS h2s FROM "odor" WHERE '
+             f'{_between(start, end)} GROUP BY {bucket}, "device_id", "site_id" fill(none)')
+    for row in reader.rows(query):
+        yield OdorHourRow(row["device_id"], row["site_id"], row["time"], row["nh3"], row["h2s"])
+
+
+def _stations(reader: InfluxReader, start: int, end: int, tallies: dict[str, StationTally],
+              data: ReportData) -> None:
+    query = (f'SELECT "fill_pct", "weight_kg" FROM "station" WHERE {_between(start, end)} '
+             'GROUP BY "device_id", "site_id"')
+    for row in reader.rows(query):
+        if data.wanted(row["site_id"]):
+            tally = tallies.setdefault(row["device_id"],
+                                       StationTally(row["device_id"], row["site_id"]))
+            tally.feed(row["fill_pct"], row["weight_kg"])
+
+
+def _sprayers(reader: InfluxReader, start: int, end: int, tallies: dict[str, SprayerTally],
+              data: ReportData) -> None:
+    query = (f'SELECT "liquid_pct", "sprays" FROM "sprayer" WHERE {_between(start, end)} '
+             'GROUP BY "device_id", "site_id"')
+    for row in reader.rows(query):
+        if data.wanted(row["site_id"]):
+            tally = tallies.setdefault(row["device_id"],
+                                       SprayerTally(row["device_id"], row["site_id"]))
+            tally.feed(row["liquid_pct"], row["sprays"])
+
+
+def _toilets(reader: InfluxReader, period: Period) -> Iterator[ToiletRow]:
+    """Empty when no toilet terminal has reported (or the measurement does not exist yet)."""
+    query = ('SELECT spread("water_m3") AS water, spread("power_kwh") AS power, '
+             'count("cleaned_by") AS cleanings, sum("rating_good") AS good, '
+             'sum("rating_ok") AS ok, sum("rating_bad") AS bad FROM "toilet" WHERE '
+             f'{_between(period.start_ms, period.end_ms)} GROUP BY "site_id"')
+    for row in reader.rows(query):
+        yield ToiletRow(row["site_id"], row.get("water"), row.get("power"),
+                        _int(row.get("cleanings")), _int(row.get("good")), _int(row.get("ok")),
+                        _int(row.get("bad")))
+
+
+def _availability(reader: InfluxReader, data: ReportData, on_step: StepCallback
+                  ) -> list[Availability]:
+    period, received = data.period, {}
+    for device_type, model in DEVICE_TYPES.items():
+        on_step(f"availability ({model.measurement})")
+        counted = _required_field(device_type)
+        query = (f'SELECT count("{counted}") AS n FROM "{model.measurement}" WHERE '
+                 f'{_between(period.start_ms, period.end_ms)} GROUP BY "device_id"')
+        received.update({row["device_id"]: int(row["n"]) for row in reader.rows(query)})
+    intervals = {d.id: d.interval_s for d in data.registry.devices.values()
+                 if data.wanted(d.site.id)}
+    return availability(received, intervals, period.seconds)
+
+
+def _required_field(device_type: str) -> str:
+    """The field every reading of the type has (its first required key)."""
+    model = DEVICE_TYPES[device_type]
+    return next(name for name, info in model.model_fields.items() if info.is_required())
+
+
+def _alert_rows(reader: InfluxReader, period: Period) -> Iterator[AlertRow]:
+    query = (f'SELECT "state", "alert_id" FROM "alerts" WHERE '
+             f'{_between(period.start_ms, period.end_ms)} GROUP BY "rule", "site_id"')
+    for row in reader.rows(query):
+        if row["alert_id"] and row["state"]:
+            yield AlertRow(row["alert_id"], row["time"], row["state"], row["rule"],
+                           row["site_id"])
+
+
+def _int(value: Row | float | int | None) -> int:
+    return int(value) if isinstance(value, (int, float)) else 0

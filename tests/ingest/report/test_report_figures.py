@@ -1,0 +1,88 @@
+"""The report's pure figures (SPEC section 9) from hand-made rows: no server needed."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ingest.report.alert_figures import AlertRow, by_district_and_rule, incidents
+from ingest.report.period import Period, ReportPeriodError
+from ingest.report.sequence_figures import SprayerTally, StationTally
+from ingest.report.site_figures import OdorHourRow, availability, odor_hours
+from ingest.report.thresholds import WarningLevels
+
+MIN = 60_000
+
+
+def test_period_is_local_midnight_to_local_midnight() -> None:
+    period = Period.parse("2026-11-01", "2026-12-01", ZoneInfo("Asia/Shanghai"))
+    assert period.start_ms == 1_793_462_400_000  # 2026-10-31T16:00:00Z (date -d @...)
+    assert period.seconds == 30 * 86_400
+    assert [end - start for start, end in period.chunks(7)][-1] == 2 * 86_400_000
+
+
+@pytest.mark.parametrize(("start", "end", "named"), [
+    ("2026-11-31", "2026-12-01", "--from"), ("2026-11-01", "soon", "--to"),
+    ("2026-11-02", "2026-11-01", "--to"), ("2026-11-01", "2026-11-01", "--to"),
+])
+def test_bad_dates_name_the_option(start: str, end: str, named: str) -> None:
+    with pytest.raises(ReportPeriodError, match=named):
+        Period.parse(start, end, ZoneInfo("UTC"))
+
+
+def test_incident_raised_acknowledged_resolved_across_an_escalation() -> None:
+    rows = [
+        AlertRow("a", 0, "firing", "odor_nh3_high", "WC-1"),
+        # escalation: resolved on the warning series, firing on the critical one, same time
+        AlertRow("a", 5 * MIN, "resolved", "odor_nh3_high", "WC-1"),
+        AlertRow("a", 5 * MIN, "firing", "odor_nh3_high", "WC-1"),
+        AlertRow("a", 12 * MIN, "acknowledged", "odor_nh3_high", "WC-1"),
+        AlertRow("a", 40 * MIN, "resolved", "odor_nh3_high", "WC-1"),
+        # raised before the period: only its later changes are here
+        AlertRow("b", 3 * MIN, "acknowledged", "offline", "WC-1"),
+        AlertRow("b", 9 * MIN, "resolved", "offline", "WC-1"),
+        # still open at the end
+        AlertRow("c", 20 * MIN, "firing", "offline", "WC-2"),
+    ]
+    found = {i.alert_id: i for i in incidents(rows)}
+    assert set(found) == {"a", "c"}
+    assert (found["a"].raised_ms, found["a"].acknowledged_ms, found["a"].resolved_ms) == (
+        0, 12 * MIN, 40 * MIN)
+    assert found["c"].resolved_ms is None
+    groups = by_district_and_rule(found.values(), {"WC-1": "East", "WC-2": "West"}.__getitem__)
+    east = next(g for g in groups if g.district == "East")
+    assert (east.raised, east.acknowledged, east.resolved) == (1, 1, 1)
+    assert (east.median_ack_min, east.median_resolve_min) == (12.0, 40.0)
+    west = next(g for g in groups if g.district == "West")
+    assert (west.raised, west.acknowledged, west.median_ack_min) == (1, 0, None)
+
+
+def test_odor_hour_counts_on_the_mean_against_the_device_level() -> None:
+    levels = WarningLevels({"OD-1": {"nh3_ppm": 2.0, "h2s_ppm": 0.03},
+                            "OD-2": {"nh3_ppm": 5.7, "h2s_ppm": 0.23}})
+    rows = [
+        OdorHourRow("OD-1", "WC-1", 0, 2.5, 0.01),          # NH3 above
+        OdorHourRow("OD-1", "WC-1", 3_600_000, 2.5, 0.05),  # both: one hour
+        OdorHourRow("OD-1", "WC-1", 7_200_000, 2.0, 0.03),  # at the level: not above
+        OdorHourRow("OD-2", "TS-1", 0, 5.0, 0.2),           # station levels: below
+        OdorHourRow("OD-2", "TS-1", 3_600_000, None, 0.3),
+    ]
+    sites = odor_hours(rows, levels)
+    assert (sites["WC-1"].hours_any, sites["WC-1"].hours_nh3, sites["WC-1"].hours_h2s) == (2, 2, 1)
+    assert sites["WC-1"].hours_measured == 3
+    assert (sites["TS-1"].hours_any, sites["TS-1"].worst_nh3_mean) == (1, 5.0)
+
+
+def test_collections_refills_and_availability() -> None:
+    station = StationTally("ST-1", "TS-1")
+    for fill, weight in ((50, 6000.0), (80, 9000.0), (80, 8990.0), (3, 300.0), (10, 900.0)):
+        station.feed(fill, weight)
+    assert (station.peak_fill_pct, station.collections, station.hauled_kg) == (80, 1, 8690.0)
+    sprayer = SprayerTally("SP-1", "WC-1")
+    for liquid in (30.0, 29.0, 100.0, 98.0, 99.0, 60.0, 80.0):
+        sprayer.feed(liquid, 2)
+    assert (sprayer.refills, sprayer.sprays, sprayer.min_liquid_pct) == (2, 14, 29.0)
+    shares = {a.device_id: a.share for a in availability(
+        {"A": 30, "B": 2000}, {"A": 60, "B": 60, "C": 300}, 3600)}
+    assert shares == {"A": 0.5, "B": 1.0, "C": 0.0}
