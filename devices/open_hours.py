@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 DEFAULT_OPEN_HOURS = "06:00-23:00"
 _SHAPE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
@@ -54,13 +54,27 @@ class OpenHours:
         local = datetime.fromtimestamp(ts_ms / 1000, zone)
         return self.is_open_at(local.hour * 60 + local.minute)
 
-    def open_ms_between(self, from_ms: int, to_ms: int, zone: tzinfo = UTC) -> int:
-        """How long the site was open between two instants (minute resolution)."""
-        step = 60_000
-        total, t = 0, from_ms
-        while t < to_ms:
-            nxt = min(to_ms, (t // step + 1) * step)
-            if self.is_open(t, zone):
-                total += nxt - t
-            t = nxt
-        return total
+    def open_after(self, from_ms: int, open_ms: int, zone: tzinfo = UTC) -> int:
+        """The first instant after `from_ms` by which the site has been open for more than
+        `open_ms`: always an instant when it is open (never a closing time)."""
+        remaining = open_ms
+        day = datetime.fromtimestamp(from_ms / 1000, zone).date() - timedelta(days=1)
+        daily_ms = ((self.end_min - self.start_min) % DAY_MIN or DAY_MIN) * 60_000
+        for _ in range(open_ms // daily_ms + 3):
+            for start, end in self._stretches(day, zone):
+                start = max(start, from_ms)
+                if end - start > remaining:
+                    return start + remaining
+                remaining -= max(0, end - start)
+            day += timedelta(days=1)
+        raise AssertionError("unreachable: a site is open every day")
+
+    def _stretches(self, day: date, zone: tzinfo) -> list[tuple[int, int]]:
+        """The opening stretch that starts on local `day`, as epoch ms (past midnight too)."""
+        end_day = day if self.start_min < self.end_min else day + timedelta(days=1)
+        return [(_epoch_ms(day, self.start_min, zone), _epoch_ms(end_day, self.end_min, zone))]
+
+
+def _epoch_ms(day: date, minute: int, zone: tzinfo) -> int:
+    local = datetime.combine(day, time()) + timedelta(minutes=minute)
+    return int(local.replace(tzinfo=zone).timestamp() * 1000)

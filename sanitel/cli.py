@@ -65,7 +65,7 @@ def open_alerts(settings: Settings, registry: Registry) -> AlertEngine:
     from ingest.alerts import AlertEngine, AlertRulesError, AlertStoreError
 
     try:
-        return AlertEngine.open(settings.alerts, registry, settings.state_dir)
+        return AlertEngine.open(settings.alerts, registry, settings.state_dir, settings.zone)
     except AlertRulesError as exc:
         fail(f"{exc} (configuration key alerts / SANITEL_ALERTS)")
     except AlertStoreError as exc:

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
+from datetime import UTC, tzinfo
 from pathlib import Path
 
 from devices.common import Reading
@@ -23,13 +24,15 @@ from ingest.alerts.events import ACKNOWLEDGED, FIRING, RESOLVED, AlertEvent, Inc
 from ingest.alerts.incident_db import AlertStoreError, IncidentStore, store_path
 from ingest.alerts.plan import NEVER, DevicePlan, check_site_overrides, compile_plan
 from ingest.alerts.rules import OFFLINE, RuleSet, load_rules
+from ingest.alerts.site_watch import SiteWatch, Verdict, build_watches
 from ingest.alerts.watch import ABOVE, BELOW, Watch
 
 log = logging.getLogger(__name__)
 
 
 class AlertEngine:
-    def __init__(self, rules: RuleSet, registry: Registry, store: IncidentStore) -> None:
+    def __init__(self, rules: RuleSet, registry: Registry, store: IncidentStore,
+                 zone: tzinfo = UTC) -> None:
         self._rules = rules
         self._store = store
         self._plans: dict[str, DevicePlan] = {}
@@ -44,13 +47,21 @@ class AlertEngine:
         check_site_overrides(rules, registry)
         for device in registry.devices.values():
             self._plans[device.id] = compile_plan(self._rules, device)
+        #: Site rules (`site_watch`), by the device ids whose readings each one reads.
+        self._feeds: dict[str, list[SiteWatch]] = {}
+        self._site_watches = build_watches(rules.site_rules, registry, zone)
+        for site_watch in self._site_watches:
+            for device_id in site_watch.reads:
+                self._feeds.setdefault(device_id, []).append(site_watch)
         self._restore()
 
     @classmethod
-    def open(cls, rules_path: Path, registry: Registry, state_dir: Path) -> AlertEngine:
-        """Load and check the rules and overrides; reload open incidents from `state_dir`."""
+    def open(cls, rules_path: Path, registry: Registry, state_dir: Path, zone: tzinfo = UTC
+             ) -> AlertEngine:
+        """Load and check the rules and overrides; reload open incidents from `state_dir`.
+        `zone` is the city's time zone, in which sites' `open_hours` are read."""
         rules = load_rules(rules_path)
-        return cls(rules, registry, IncidentStore(store_path(state_dir)))
+        return cls(rules, registry, IncidentStore(store_path(state_dir)), zone)
 
     @property
     def rules(self) -> list[str]:
@@ -85,9 +96,15 @@ class AlertEngine:
             if level != watch.level:
                 changes = changes or []
                 changes.append((watch, level, value))
-        if changes is None and plan.offline is None:
-            return []
-        return self._apply(plan, changes or [], ts_ms)
+        events = [] if changes is None and plan.offline is None else \
+            self._apply(plan, changes or [], ts_ms)
+        feeds = self._feeds.get(device.id)
+        if feeds is not None:
+            verdicts = [(w, v) for w in feeds if (v := w.feed(device, reading, ts_ms))]
+            self._keep_marks(feeds)
+            if verdicts:
+                events.extend(self._apply_site(verdicts))
+        return events
 
     def on_status(self, device: Device, online: bool, ts_ms: int, received_ms: int
                   ) -> list[AlertEvent]:
@@ -142,6 +159,7 @@ class AlertEngine:
             new = [incident.event(now_ms) for incident in fired]
             self._save(fired, {}, new)
             events.extend(new)
+        events.extend(self._tick_sites(now_ms))
         return events
 
     def unconfirmed(self) -> list[AlertEvent]:
@@ -288,6 +306,65 @@ class AlertEngine:
         del self._open[incident.alert_id]
         return incident
 
+    # -- site rules -------------------------------------------------------------------------
+
+    def _tick_sites(self, now_ms: int) -> list[AlertEvent]:
+        """Rules on the clock, in device time: the owner's newest reading time plus the wall
+        time since it was heard (so simulated time and late data keep their own clock)."""
+        verdicts: list[tuple[SiteWatch, Verdict]] = []
+        for watch in self._site_watches:
+            plan = self._plans.get(watch.owner.id)
+            if plan is None or plan.heard_ms is None or plan.newest_ms == NEVER:
+                continue
+            verdict = watch.tick(plan.newest_ms + max(0, now_ms - plan.heard_ms))
+            if verdict is not None:
+                verdicts.append((watch, verdict))
+        return self._apply_site(verdicts) if verdicts else []
+
+    def _apply_site(self, verdicts: list[tuple[SiteWatch, Verdict]]) -> list[AlertEvent]:
+        touched: list[Incident] = []
+        events: list[AlertEvent] = []
+        marks: dict[str, int] = {}
+        for watch, verdict in verdicts:
+            incident = watch.incident
+            rule, owner, ts = watch.rule, watch.owner, verdict.ts_ms
+            if verdict.firing and incident is None:
+                incident = Incident(
+                    uuid.uuid4().hex, rule.name, rule.severity, FIRING, owner.site.id,
+                    owner.site.name, owner.id, owner.type, rule.field, verdict.value,
+                    verdict.threshold, ts, ts, verdict.message,
+                )
+                watch.incident = incident
+                self._open[incident.alert_id] = (self._plans.get(owner.id), None, incident)
+            elif not verdict.firing and incident is not None:
+                incident.state, incident.resolved_ms, incident.updated_ms = RESOLVED, ts, ts
+                incident.value, incident.message = verdict.value, verdict.message
+                watch.incident = None
+                del self._open[incident.alert_id]
+            else:
+                continue
+            touched.append(incident)
+            events.append(incident.event(ts))
+            marks[owner.id] = max(ts, marks.get(owner.id, ts))
+        if touched:
+            self._save(touched, marks, events)
+        return events
+
+    def _keep_marks(self, watches: list[SiteWatch]) -> None:
+        """What a site rule must remember across restarts (a check-in): written when it moves."""
+        moved = {}
+        for watch in watches:
+            mark = watch.mark()
+            key = (watch.owner.id, watch.rule.name)
+            if mark is not None and self._rule_marks.get(key) != mark:
+                self._rule_marks[key] = moved[key] = mark
+        if moved:
+            try:
+                self._store.save_rule_marks(moved)
+            except AlertStoreError as exc:
+                log.error("%s; a restart will count %s from its start", exc, ", ".join(
+                    rule for _, rule in moved))
+
     # -- set-up -----------------------------------------------------------------------------
 
     def _add(self, device: Device) -> DevicePlan:
@@ -298,11 +375,19 @@ class AlertEngine:
         marks = self._store.marks()
         for each in self._plans.values():
             each.newest_ms = marks.get(each.device.id, NEVER)
+        self._rule_marks = self._store.rule_marks()
+        site_watches = {(w.owner.id, w.rule.name): w for w in self._site_watches}
+        for key, mark in self._rule_marks.items():
+            if key in site_watches:
+                site_watches[key].restore_mark(mark)
         orphans: list[Incident] = []
         for incident in self._store.open_incidents():
             plan: DevicePlan | None = self._plans.get(incident.device_id)
             watch: Watch | None = None
-            if plan is not None and incident.rule == OFFLINE:
+            site_watch = site_watches.get((incident.device_id, incident.rule))
+            if site_watch is not None:
+                site_watch.incident = incident
+            elif plan is not None and incident.rule == OFFLINE:
                 plan.offline = incident
             elif plan is not None:
                 watch = next((w for w in plan.watches if w.rule.name == incident.rule), None)

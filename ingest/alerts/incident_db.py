@@ -43,6 +43,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS one_open_incident
 CREATE TABLE IF NOT EXISTS device_marks (
     device_id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL
 );
+-- What a site rule keeps across restarts per device, e.g. the last cleaning check-in.
+CREATE TABLE IF NOT EXISTS rule_marks (
+    device_id TEXT NOT NULL, rule TEXT NOT NULL, ts_ms INTEGER NOT NULL,
+    PRIMARY KEY (device_id, rule)
+);
 -- Events handed out and not yet confirmed delivered (published and stored), oldest first.
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, event TEXT NOT NULL
@@ -106,6 +111,22 @@ class IncidentStore:
 
     def marks(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT device_id, ts_ms FROM device_marks"))
+
+    def rule_marks(self) -> dict[tuple[str, str], int]:
+        try:
+            rows = self._db.execute("SELECT device_id, rule, ts_ms FROM rule_marks").fetchall()
+        except sqlite3.Error:
+            return {}  # a store of an older release, opened read-only
+        return {(device_id, rule): ts for device_id, rule, ts in rows}
+
+    def save_rule_marks(self, marks: dict[tuple[str, str], int]) -> None:
+        try:
+            self._db.executemany(
+                "INSERT INTO rule_marks (device_id, rule, ts_ms) VALUES (?, ?, ?) ON CONFLICT"
+                "(device_id, rule) DO UPDATE SET ts_ms = max(ts_ms, excluded.ts_ms)",
+                [(device_id, rule, ts) for (device_id, rule), ts in marks.items()])
+        except sqlite3.Error as exc:
+            raise AlertStoreError(f"alert store {self.path}: write failed ({exc})") from None
 
     def save(self, incidents: Iterable[Incident], marks: dict[str, int],
              events: Iterable[AlertEvent] = ()) -> None:

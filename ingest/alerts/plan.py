@@ -41,6 +41,10 @@ def compile_plan(rules: RuleSet, device: Device) -> DevicePlan:
         if name not in names:
             raise AlertRulesError(f"{where}: unknown rule {name!r}; one of "
                                   f"{', '.join(sorted(names))}")
+    for site_rule in rules.site_rules:
+        if site_rule.name in device.alerts and site_rule.device_type != device.type:
+            raise AlertRulesError(f"{where}.{site_rule.name}: rule applies to "
+                                  f"{site_rule.device_type} devices, not {device.type}")
     watches = []
     for rule in rules.rules:
         if not rule.applies_to(device.type):
@@ -67,12 +71,17 @@ def compile_plan(rules: RuleSet, device: Device) -> DevicePlan:
 
 def check_site_overrides(rules: RuleSet, registry: Registry) -> None:
     """Site overrides must name known rules with valid keys, even on a site without devices."""
+    from ingest.alerts.site_rules import site_overrides
+
     by_name = {rule.name: rule for rule in rules.rules}
+    site_rules = {rule.name: rule for rule in rules.site_rules}
     for site in registry.sites.values():
         for name, spec in site.alerts.items():
             where = f"registry site {site.id!r} alerts.{name}"
             if name == OFFLINE:
                 apply_offline_overrides(rules.offline, spec, where)
+            elif name in site_rules:
+                site_overrides(site_rules[name], spec, where)
             elif name in by_name:
                 apply_overrides(by_name[name].for_site_kind(site.kind), spec, where)
             else:

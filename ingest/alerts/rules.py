@@ -12,11 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from devices.registry import DEVICE_TYPES
+
+if TYPE_CHECKING:
+    from ingest.alerts.site_rules import SiteRule
 
 SEVERITIES = ("info", "warning", "critical")
 OFFLINE = "offline"
@@ -82,9 +85,11 @@ class RuleSet:
     rules: tuple[AlertRule, ...]
     offline: OfflineRule
     source: str = "<rules>"
+    #: Rules of a built-in `kind` over a site's devices (`ingest.alerts.site_rules`).
+    site_rules: tuple[SiteRule, ...] = ()
 
     def names(self) -> list[str]:
-        return [*(rule.name for rule in self.rules), OFFLINE]
+        return [*(rule.name for rule in self.rules), *(r.name for r in self.site_rules), OFFLINE]
 
 
 def load_rules(path: Path) -> RuleSet:
@@ -102,7 +107,10 @@ def parse_rules(data: Any, source: str = "<rules>") -> RuleSet:
     if not isinstance(data, dict) or not isinstance(data.get("rules"), dict):
         raise AlertRulesError(f"{source}: expected a mapping with a 'rules' mapping at the top "
                               "(rule name -> rule)")
+    from ingest.alerts.site_rules import parse_site_rule  # it builds on this module
+
     rules: list[AlertRule] = []
+    site_rules: list[SiteRule] = []
     offline = OfflineRule()
     for name, spec in data["rules"].items():
         where = f"{source}: rule {name!r}"
@@ -110,9 +118,11 @@ def parse_rules(data: Any, source: str = "<rules>") -> RuleSet:
             raise AlertRulesError(f"{where}: expected a mapping of keys, got {spec!r:.60}")
         if name == OFFLINE:
             offline = _parse_offline(spec, where)
+        elif "kind" in spec:
+            site_rules.append(parse_site_rule(str(name), spec, where))
         else:
             rules.append(_parse_rule(str(name), spec, where))
-    return RuleSet(tuple(rules), offline, source)
+    return RuleSet(tuple(rules), offline, source, tuple(site_rules))
 
 
 def _parse_offline(spec: dict[str, Any], where: str, base: OfflineRule | None = None

@@ -18,6 +18,9 @@ FIELD_WORDS: dict[str, tuple[str, str]] = {
     "liquid_pct": ("Fragrance liquid", "%"),
     "state": ("Sprayer state", ""),
     "occupancy": ("Occupancy", " people"),
+    "stalls_free": ("Free stalls", ""),
+    "paper_pct": ("Toilet paper", "%"),
+    "soap_pct": ("Soap", "%"),
     "entries": ("Entries", ""),
     "battery_pct": ("Battery", "%"),
     "rssi_dbm": ("Signal", " dBm"),
@@ -101,3 +104,22 @@ def offline_silent(device_type: str, silent_ms: float, missed: float, interval_s
 
 def back_online(device_type: str, site_name: str, device_id: str) -> str:
     return f"Device back online ({device_type}), resolved {_where(site_name, device_id)}"
+
+
+def cleaning_overdue(every_h: float, open_hours: str, site_name: str, device_id: str) -> str:
+    return (f"No cleaning check-in for {_decimal(every_h)} h of opening hours ({open_hours}) "
+            f"{_where(site_name, device_id)}")
+
+
+def cleaned(by: str, site_name: str, device_id: str) -> str:
+    return f"Cleaning check-in by {by or 'an attendant'}, resolved {_where(site_name, device_id)}"
+
+
+def water_leak(rise_m3: float, for_ms: float, site_name: str, device_id: str) -> str:
+    return (f"Possible water leak: the meter rose {rise_m3 * 1000:.0f} L in {duration(for_ms)} "
+            f"with nobody counted in {_where(site_name, device_id)}")
+
+
+def leak_stopped(water_m3: float, site_name: str, device_id: str) -> str:
+    return (f"Water meter standing still at {water_m3:g} m3, resolved "
+            f"{_where(site_name, device_id)}")

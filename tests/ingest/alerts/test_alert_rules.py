@@ -20,7 +20,10 @@ def test_shipped_rules_load_with_every_default_rule(tmp_path: Path) -> None:
     rules = load_rules(ROOT / "config" / "alerts.yaml")
     assert rules.names() == [
         "odor_nh3_high", "odor_h2s_high", "station_fill_high", "station_compactor_fault",
-        "sprayer_liquid_low", "sprayer_fault", "toilet_crowded", "battery_low", "offline",
+        "sprayer_liquid_low", "sprayer_fault", "toilet_crowded", "toilet_paper_low",
+        "toilet_soap_low", "toilet_full", "battery_low",
+        # SPEC v1.1 site rules (a `kind` over a site's devices), then the built-in offline
+        "toilet_cleaning_overdue", "toilet_water_leak", "offline",
     ]
     by_name = {rule.name: rule for rule in rules.rules}
     for name in ("odor_nh3_high", "odor_h2s_high"):
@@ -30,13 +33,14 @@ def test_shipped_rules_load_with_every_default_rule(tmp_path: Path) -> None:
     assert by_name["sprayer_fault"].equals == {"fault", "empty"}
     assert by_name["battery_low"].device_types is None
     engine = AlertEngine.open(ROOT / "config" / "alerts.yaml", Registry.from_dict(CITY), tmp_path)
-    assert len(engine.rules) == 9
+    assert len(engine.rules) == 14
     engine.close()
 
 
 def test_shipped_thresholds_cite_their_source() -> None:
     text = (ROOT / "config" / "alerts.yaml").read_text()
-    for source in ("GB/T 17217", "GB 14554", "CJJ/T 47", "GBZ 2.1", "Operating practice"):
+    for source in ("GB/T 17217", "GB 14554", "CJJ/T 47", "GBZ 2.1", "Operating practice",
+                   "EPA WaterSense"):
         assert source in text
 
 
