@@ -6,7 +6,15 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+)
 from pydantic_core import PydanticCustomError
 
 INT64_MAX = 2**63 - 1
@@ -14,6 +22,12 @@ INT64_MAX = 2**63 - 1
 #: Strict JSON typing: "5" is not an int, true is not a number; unknown keys are ignored
 #: because firmware adds keys (SPEC section 3).
 READING_CONFIG = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False, frozen=True)
+
+
+def reading_config(examples: list[JsonValue]) -> ConfigDict:
+    """A device model's config: the strict reading rules, plus example payloads for its
+    published JSON Schema (`docs/schemas/`, `docs/asyncapi.yaml`)."""
+    return ConfigDict(**READING_CONFIG, json_schema_extra={"examples": examples})
 
 Percent = Annotated[float, Field(ge=0, le=100)]
 MAX_TS_MS = INT64_MAX // 1_000_000

@@ -6,12 +6,25 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from devices.common import Percent, Reading
+from devices.common import Percent, Reading, reading_config
 
 Ppm = Annotated[float, Field(ge=0, le=100)]
 
 
 class OdorReading(Reading):
+    model_config = reading_config(
+        examples=[
+            {
+                "ts": "2026-11-24T08:00:00Z",
+                "seq": 311,
+                "nh3_ppm": 0.8,
+                "h2s_ppm": 0.02,
+                "temp_c": 21.5,
+                "rh_pct": 64,
+            }
+        ]
+    )
+
     measurement: ClassVar[str] = "odor"
 
     nh3_ppm: Ppm

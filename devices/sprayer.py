@@ -6,10 +6,14 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from devices.common import Percent, Reading
+from devices.common import Percent, Reading, reading_config
 
 
 class SprayerReading(Reading):
+    model_config = reading_config(
+        examples=[{"ts": 1795507200000, "liquid_pct": 41, "sprays": 12, "state": "ok"}]
+    )
+
     measurement: ClassVar[str] = "sprayer"
 
     liquid_pct: Percent

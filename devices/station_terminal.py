@@ -6,10 +6,22 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from devices.common import Percent, Reading
+from devices.common import Percent, Reading, reading_config
 
 
 class StationTerminalReading(Reading):
+    model_config = reading_config(
+        examples=[
+            {
+                "ts": 1795507200000,
+                "fill_pct": 72.5,
+                "weight_kg": 8420,
+                "compactor": "idle",
+                "door_open": False,
+            }
+        ]
+    )
+
     measurement: ClassVar[str] = "station"
 
     fill_pct: Percent

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from devices.common import READING_CONFIG, Timestamp, timestamp_ms
+from devices.common import Timestamp, reading_config, timestamp_ms
 
 
 class StatusMessage(BaseModel):
-    model_config = READING_CONFIG
+    model_config = reading_config(
+        examples=[{"online": True}, {"online": False, "ts": 1795507200000}]
+    )
 
     online: bool
     ts: Timestamp | None = None

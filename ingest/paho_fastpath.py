@@ -8,8 +8,10 @@ the rest), and a topic-filter match even when no per-topic callback exists. This
 subclass reads the socket in 64 KiB chunks and serves paho's small reads from that
 buffer, keeps reading while the buffer holds whole packets, and hands messages straight
 to `on_message`. It relies on paho 2.1/2.2 internals (`_sock_recv`, `loop_read`,
-`_handle_on_message`); the pin in pyproject.toml keeps them, and the test suite runs
-every delivery guarantee through it.
+`_handle_on_message`, `_packet_queue`, `MQTTMessageInfo._published`). This is the one
+module that touches paho's private API: the pin in pyproject.toml keeps it, the test
+suite runs every delivery guarantee through it, and `tests/ingest/test_paho_versions.py`
+runs it against the oldest and newest paho the pin allows.
 """
 
 from __future__ import annotations
@@ -39,6 +41,25 @@ def configure(client: paho.Client, settings: MqttSettings) -> paho.Client:
         )
         client.tls_insecure_set(settings.tls_insecure)
     return client
+
+
+def acknowledged(info: paho.MQTTMessageInfo) -> bool:
+    """Whether the broker has acknowledged a QoS 1 publish (False while it is queued)."""
+    if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+        # Published before the connection was up: paho queued it, sends it on connect and
+        # records the PUBACK, but `is_published()` keeps raising for this return code.
+        with info._condition:
+            return bool(info._published)
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return False
+
+
+def queue_packets(client: paho.Client, command: int, blob: bytes) -> None:
+    """Hand paho's network thread ready-made packets of `command` (several PUBACKs in
+    one buffer), sent with one write instead of one queued packet each."""
+    client._packet_queue(command, blob, 0, 0)
 
 
 class BufferedClient(paho.Client):

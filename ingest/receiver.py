@@ -20,31 +20,20 @@ from typing import Any, Self
 
 import paho.mqtt.client as paho
 from paho.mqtt.client import PUBACK
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.paho_fastpath import BufferedClient, configure
+from ingest.paho_fastpath import BufferedClient, acknowledged, configure, queue_packets
 from ingest.settings import MqttSettings
+
+__all__ = ["Arrival", "BrokerError", "MqttReceiver", "acknowledged"]
 
 log = logging.getLogger("sanitel.mqtt")
 
 #: PUBACK: fixed header 0x40, remaining length 2, packet id.
 _PUBACK = struct.Struct("!BBH")
-
-
-def acknowledged(info: paho.MQTTMessageInfo) -> bool:
-    """Whether the broker has acknowledged a QoS 1 publish (False while it is queued)."""
-    if info.rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
-        # Published before the connection was up: paho queued it, sends it on connect and
-        # records the PUBACK, but `is_published()` keeps raising for this return code.
-        with info._condition:
-            return bool(info._published)
-    try:
-        return info.is_published()
-    except (RuntimeError, ValueError):
-        return False
 
 
 @dataclass(slots=True)
@@ -153,7 +142,7 @@ class MqttReceiver:
             if arrival.qos == 1 and arrival.generation == generation
         )
         if blob:
-            self._client._packet_queue(PUBACK, blob, 0, 0)
+            queue_packets(self._client, PUBACK, blob)
 
     def publish(
         self, topic: str, payload: bytes, qos: int = 1, retain: bool = False

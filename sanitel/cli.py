@@ -116,6 +116,12 @@ def _mount_dashboards() -> None:
     app.add_typer(dashboards_app, name="dashboards", help="Grafana dashboards as code.")
 
 
+def _mount_devices() -> None:
+    from sanitel.devices_cli import app as devices_app
+
+    app.add_typer(devices_app, name="devices", help="The device contract: JSON Schema, AsyncAPI.")
+
+
 def _mount_demo() -> None:
     from sanitel.demo import demo
 
@@ -132,7 +138,7 @@ def _mount_report() -> None:
 #: should not pay for Grafana's client library at every start.
 _SUBCOMMANDS = {
     "simulate": _mount_simulate, "alerts": _mount_alerts, "dashboards": _mount_dashboards,
-    "demo": _mount_demo, "report": _mount_report,
+    "demo": _mount_demo, "report": _mount_report, "devices": _mount_devices,
 }
 
 
