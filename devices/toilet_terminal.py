@@ -12,13 +12,31 @@ from typing import Annotated, ClassVar
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from devices.common import Percent, Reading
+from devices.common import Percent, Reading, reading_config
 
 Stalls = Annotated[int, Field(ge=0, le=500)]
 Presses = Annotated[int, Field(ge=0, le=10_000)]
 
 
 class ToiletTerminalReading(Reading):
+    model_config = reading_config(
+        examples=[
+            {
+                "ts": 1795507200000,
+                "stalls_free": 3,
+                "stalls_total": 8,
+                "water_m3": 1520.75,
+                "power_kwh": 8830.2,
+                "paper_pct": 64,
+                "soap_pct": 71,
+                "cleaned_by": "attendant-07",
+                "rating_good": 5,
+                "rating_ok": 1,
+                "rating_bad": 0,
+            }
+        ]
+    )
+
     measurement: ClassVar[str] = "toilet"
 
     stalls_free: Stalls

@@ -102,6 +102,12 @@ SPEC_REFUSED = [
     ("odor", {"nh3_ppm": 1, "battery_pct": 101}, "battery_pct 0..100"),
     ("odor", {"nh3_ppm": 1, "rssi_dbm": 1}, "rssi_dbm -150..0"),
     ("odor", {"nh3_ppm": 1, "seq": -1}, "seq >= 0"),
+    ("toilet_terminal", {"stalls_total": 4}, "stalls_free is required"),
+    ("toilet_terminal", {"stalls_free": 501}, "stalls_free 0..500"),
+    ("toilet_terminal", {"stalls_free": 0, "stalls_total": 0}, "stalls_total 1..500"),
+    ("toilet_terminal", {"stalls_free": 1, "paper_pct": 101}, "paper_pct 0..100"),
+    ("toilet_terminal", {"stalls_free": 1, "cleaned_by": "x" * 33}, "cleaned_by <= 32"),
+    ("toilet_terminal", {"stalls_free": 1, "rating_bad": 10_001}, "rating_bad 0..10000"),
 ]
 
 
