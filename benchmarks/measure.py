@@ -44,9 +44,13 @@ class ProcessMonitor:
 
     Figures are sums over the processes given and all their children."""
 
-    def __init__(self, *pids: int, every_s: float = 0.1) -> None:
+    def __init__(self, *pids: int, every_s: float = 0.1, connects_to: int | None = None) -> None:
         self.roots = [psutil.Process(pid) for pid in pids]
         self.every_s = every_s
+        #: With `connects_to` (a port): the first sample's time at which one of the
+        #: processes has an established TCP connection to it (e.g. the broker's).
+        self.connects_to = connects_to
+        self.connected_at: float | None = None
         self.samples: list[Sample] = []
         self._cpu_done: dict[int, float] = {}
         self._stop = threading.Event()
@@ -80,9 +84,20 @@ class ProcessMonitor:
                 # A child that has ended keeps counting with the last CPU seen of it.
                 self._cpu_done[proc.pid] = used
         cpu = sum(self._cpu_done.values())
-        sample = Sample(time.time(), rss, cpu)
+        now = time.time()
+        if self.connects_to is not None and self.connected_at is None and any(
+                self._connected(proc) for proc in procs):
+            self.connected_at = now
+        sample = Sample(now, rss, cpu)
         self.samples.append(sample)
         return sample
+
+    def _connected(self, proc: psutil.Process) -> bool:
+        with contextlib.suppress(psutil.Error):
+            return any(c.raddr and c.raddr.port == self.connects_to
+                       and c.status == psutil.CONN_ESTABLISHED
+                       for c in proc.net_connections(kind="tcp"))
+        return False
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -102,9 +117,19 @@ class ProcessMonitor:
         return self.samples[-1].cpu_s if self.samples else 0.0
 
     def cpu_at(self, t: float) -> float:
-        """CPU seconds used by wall time `t` (the last sample at or before it)."""
-        before = [s.cpu_s for s in self.samples if s.t <= t]
-        return before[-1] if before else 0.0
+        """CPU seconds used by wall time `t`, interpolated between the samples around it."""
+        before = [s for s in self.samples if s.t <= t]
+        after = [s for s in self.samples if s.t > t]
+        if not before:
+            return after[0].cpu_s if after else 0.0
+        a = before[-1]
+        if not after:
+            return a.cpu_s
+        b = after[0]
+        return a.cpu_s + (b.cpu_s - a.cpu_s) * (t - a.t) / max(b.t - a.t, 1e-9)
+
+    def cpu_between(self, t0: float, t1: float) -> float:
+        return max(0.0, self.cpu_at(t1) - self.cpu_at(t0))
 
     def peak_rss_between(self, t0: float, t1: float) -> int:
         return max((s.rss for s in self.samples if t0 <= s.t <= t1), default=0)
@@ -170,6 +195,52 @@ def wait_count(
                 return count, seen
             time.sleep(fast_s if count >= fast_from * expect else slow_s)
     return count, None
+
+
+@dataclass
+class Stored:
+    """What `watch_stored` saw: the first poll with a point, the first with the final count."""
+
+    count: int = 0
+    first_t: float | None = None
+    last_t: float | None = None
+    complete: bool = False
+
+
+def watch_stored(
+    url: str, db: str, measurements: Sequence[str], *, expect: int | None, at_least: int,
+    timeout_s: float, settle_s: float = 1.5, fast_s: float = 0.025, slow_s: float = 0.25,
+    on_count: Any = None,
+) -> Stored:
+    """Poll a consumer's database: when its first point appears, and when its last one does.
+
+    Done at `expect` points (a validating consumer: one point per good reading), or, with
+    `expect=None`, once at least `at_least` are there and the count has not moved for
+    `settle_s` (a consumer that also stores some bad readings). `last_t` is the first poll
+    that saw the final count, so the settling is not timed. Polls every `fast_s` until the
+    first point and from 90 % of `at_least` on, every `slow_s` between."""
+    seen = Stored()
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client() as client:
+        while time.monotonic() < deadline:
+            count = count_points(url, db, measurements, client=client)
+            now = time.time()
+            if on_count is not None:
+                on_count(count)
+            if count and seen.first_t is None:
+                seen.first_t = now
+            if count != seen.count:
+                seen.count, seen.last_t = count, now
+            if expect is not None and count >= expect:
+                seen.complete = True
+                return seen
+            if (expect is None and count >= at_least and seen.last_t is not None
+                    and now - seen.last_t >= settle_s):
+                seen.complete = True
+                return seen
+            fast = seen.first_t is None or count >= 0.9 * at_least
+            time.sleep(fast_s if fast else slow_s)
+    return seen
 
 
 @dataclass

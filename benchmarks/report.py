@@ -10,31 +10,43 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.measure import percentile
+from benchmarks.procs import ROOT
 
-#: The targets of issue 6, on these 2-core machines.
+#: Targets on these 2-core machines: issue 19 (throughput and cost against Node-RED, same
+#: run) and issue 6 (latency, RSS, alerts).
 TARGETS = {
-    "sanitel_vs_raw_pct": 50.0,
-    "sanitel_vs_broker_pct": 0.0,
-    "sanitel_vs_naive_x": 10.0,
+    "sanitel1_vs_nodered_x": 1.0,
+    "sanitel2_vs_nodered_x": 1.5,
+    "sanitel1_cpu_vs_nodered_x": 1.0,
     "live_p99_ms": 1000.0,
     "scale_rss_mb": 200.0,
     "alert_p99_ms": 200.0,
 }
+#: Row order of the drain table.
+ORDER = ("broker", "paho311", "paho5", "bridge", "nodered")
+LOWER_IS_BETTER = ("sanitel1_cpu_vs_nodered_x", "live_p99_ms", "scale_rss_mb", "alert_p99_ms")
+
+
+def _rate(row: dict[str, Any] | None) -> float | None:
+    return row.get("msgs_per_s") if row and not row.get("error") else None
 
 
 def derive(results: dict[str, Any]) -> dict[str, Any]:
-    """Sanitel as % of the raw limit and x the naive bridge; each target met or not."""
+    """Each Sanitel row as x Node-RED and x the broker limit; CPU against Node-RED."""
     drain = results.get("drain", {})
-    raw, naive, sanitel = drain.get("raw"), drain.get("naive"), drain.get("sanitel")
-    broker = drain.get("broker")
+    nodered, broker = _rate(drain.get("nodered")), _rate(drain.get("broker"))
     out: dict[str, Any] = {}
-    if sanitel and broker and broker.get("msgs_per_s"):
-        out["sanitel_vs_broker_pct"] = round(
-            100 * sanitel["msgs_per_s"] / broker["msgs_per_s"], 1)
-    if sanitel and raw:
-        out["sanitel_vs_raw_pct"] = round(100 * sanitel["msgs_per_s"] / raw["msgs_per_s"], 1)
-    if sanitel and naive and naive["msgs_per_s"]:
-        out["sanitel_vs_naive_x"] = round(sanitel["msgs_per_s"] / naive["msgs_per_s"], 1)
+    for key, row in drain.items():
+        rate = _rate(row) if key.startswith("sanitel") else None
+        if rate is None:
+            continue
+        if nodered:
+            out[f"{key}_vs_nodered_x"] = round(rate / nodered, 2)
+            red_cpu = drain["nodered"]["cpu_s_per_100k"]
+            if red_cpu:
+                out[f"{key}_cpu_vs_nodered_x"] = round(row["cpu_s_per_100k"] / red_cpu, 2)
+        if broker:
+            out[f"{key}_vs_broker_x"] = round(rate / broker, 2)
     live = results.get("live")
     if live and live["latency_ms"]["p99"] is not None:
         out["live_p99_ms"] = live["latency_ms"]["p99"]
@@ -42,89 +54,90 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
         out["scale_rss_mb"] = results["scale"]["peak_rss_mb"]
     if results.get("alerts", {}).get("p99_ms") is not None:
         out["alert_p99_ms"] = results["alerts"]["p99_ms"]
-    met = {}
-    for key, value in out.items():
-        if key == "sanitel_vs_broker_pct":
-            continue  # a figure, not a target
-        bound = TARGETS[key]
-        met[key] = value >= bound if key.startswith("sanitel_vs") else value < bound
+    met = {key: value <= TARGETS[key] if key in LOWER_IS_BETTER else value >= TARGETS[key]
+           for key, value in out.items() if key in TARGETS}
     return {"figures": out, "targets": TARGETS, "met": met}
+
+
+def drain_rows(drain: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    keys = [k for k in ORDER if k in drain]
+    keys += sorted((k for k in drain if k.startswith("sanitel")), key=lambda k: int(k[7:]))
+    return [(k, drain[k]) for k in keys]
+
+
+def _num(value: Any, fmt: str = "{:,}") -> str:
+    return "-" if value is None else fmt.format(value)
 
 
 def table(results: dict[str, Any]) -> Table:
     derived = results.get("derived", {}).get("figures", {})
-    t = Table(title="Sanitel benchmark " + results.get("stamp", ""), show_lines=False)
-    for col in ("scenario", "msgs", "s", "msgs/s", "points / expected", "vs raw", "vs naive",
-                "p50 ms", "p99 ms", "peak RSS MB", "CPU s"):
-        t.add_column(col, justify="left" if col == "scenario" else "right")
-
-    def num(value: Any, fmt: str = "{:,}") -> str:
-        return "-" if value is None else fmt.format(value)
-
-    def pts(row: dict[str, Any]) -> str:
-        if row.get("points") is None:
-            return "-"
-        mark = ""
-        if row.get("expected_points") is not None:
-            mark = f" / {row['expected_points']:,}"
-        return f"{row['points']:,}{mark}"
-
-    drain = results.get("drain", {})
-    for key in ("raw", "broker", "naive", "sanitel"):
-        row = drain.get(key)
-        if not row:
-            continue
+    traffic = results.get("traffic", {})
+    t = Table(title=f"Draining the same {traffic.get('messages', 0):,} queued QoS 1 readings "
+              f"({results.get('stamp', '')}; load {results.get('host', {}).get('load', '?')})")
+    for col in ("consumer", "msgs/s", "s", "s from connect", "points / good", "x Node-RED",
+                "x broker",
+                "CPU s/100k", "mosquitto", "influxd", "peak RSS MB"):
+        t.add_column(col, justify="left" if col == "consumer" else "right")
+    for key, row in drain_rows(results.get("drain", {})):
         if row.get("error"):
-            t.add_row(f"drain: {row['name']}: {row['error']}", *["-"] * 10)
+            t.add_row(f"{row['name']}: {row['error']}", *["-"] * 10)
             continue
-        vs_raw = vs_naive = "-"
-        if key == "sanitel":
-            vs_raw = num(derived.get("sanitel_vs_raw_pct"), "{}%")
-            if derived.get("sanitel_vs_broker_pct") is not None:
-                vs_raw += f" (C: {derived['sanitel_vs_broker_pct']}%)"
-            vs_naive = num(derived.get("sanitel_vs_naive_x"), "{}x")
-        name = "drain: " + row["name"] + (" [capped]" if row.get("capped") else "")
-        t.add_row(name, num(row["messages"]), num(row["seconds"], "{:.2f}"),
-                  num(row["msgs_per_s"]), pts(row), vs_raw, vs_naive, "-", "-",
-                  num(row["peak_rss_mb"]), num(row["cpu_s"]))
-    live = results.get("live")
+        points = "-" if row.get("points") is None else (
+            f"{row['points']:,} / {row['expected_points']:,}")
+        t.add_row(row["name"], _num(row["msgs_per_s"]), _num(row["seconds"], "{:.2f}"),
+                  _num(row.get("connect_to_last_s"), "{:.2f}"), points,
+                  _num(derived.get(f"{key}_vs_nodered_x"), "{:.2f}x"),
+                  _num(derived.get(f"{key}_vs_broker_x"), "{:.2f}x"),
+                  _num(row["cpu_s_per_100k"], "{:.2f}"),
+                  _num(row["mosquitto_cpu_s_per_100k"], "{:.2f}"),
+                  _num(row["influxd_cpu_s_per_100k"], "{:.2f}"), _num(row["peak_rss_mb"]))
+    return t
+
+
+def other_table(results: dict[str, Any]) -> Table | None:
+    live, scale, alerts = results.get("live"), results.get("scale"), results.get("alerts")
+    if not (live or scale or alerts):
+        return None
+    t = Table(title="Sanitel: live latency, memory, alerts")
+    for col in ("scenario", "msgs", "msgs/s", "points / expected", "p50 ms", "p99 ms",
+                "peak RSS MB", "CPU s"):
+        t.add_column(col, justify="left" if col == "scenario" else "right")
     if live:
         lat = live["latency_ms"]
-        t.add_row(live["name"] + f" ({live['seconds']:.0f} s)", num(live["messages"]),
-                  num(live["seconds"], "{:.1f}"), num(live["msgs_per_s"]), pts(live), "-", "-",
-                  num(lat["p50"]), num(lat["p99"]), num(live["peak_rss_mb"]),
-                  num(live["cpu_s"]))
-    scale = results.get("scale")
+        t.add_row(live["name"] + f" ({live['seconds']:.0f} s)", _num(live["messages"]),
+                  _num(live["msgs_per_s"]), f"{live['points']:,} / {live['expected_points']:,}",
+                  _num(lat["p50"]), _num(lat["p99"]), _num(live["peak_rss_mb"]),
+                  _num(live["cpu_s"]))
     if scale:
-        t.add_row(scale["name"] + " (1 reading each)", num(scale["messages"]),
-                  num(scale["seconds"], "{:.2f}"), num(scale["msgs_per_s"]), pts(scale), "-",
-                  "-", "-", "-", num(scale["peak_rss_mb"]), num(scale["cpu_s"]))
-    alerts = results.get("alerts")
+        t.add_row(scale["name"] + " (1 reading each)", _num(scale["messages"]),
+                  _num(scale["msgs_per_s"]),
+                  f"{scale['points']:,} / {scale['expected_points']:,}", "-", "-",
+                  _num(scale["peak_rss_mb"]), _num(scale["cpu_s"]))
     if alerts:
         if alerts.get("error"):
-            t.add_row("alert latency: " + alerts["error"][:60], *["-"] * 10)
+            t.add_row("alert latency: " + alerts["error"][:60], *["-"] * 7)
         else:
-            t.add_row(f"alert latency ({alerts.get('received', '')})", "-", "-", "-", "-", "-",
-                      "-", num(alerts.get("p50_ms")), num(alerts.get("p99_ms")), "-", "-")
+            t.add_row(f"alert latency ({alerts.get('received', '')})", "-", "-", "-",
+                      _num(alerts.get("p50_ms")), _num(alerts.get("p99_ms")), "-", "-")
     return t
 
 
 def targets_text(results: dict[str, Any]) -> list[str]:
     derived = results.get("derived", {})
     labels = {
-        "sanitel_vs_raw_pct": ("Sanitel vs raw limit", ">= {}%"),
-        "sanitel_vs_naive_x": ("Sanitel vs naive bridge", ">= {}x"),
+        "sanitel1_vs_nodered_x": ("one sanitel ingest vs Node-RED", ">= {}x"),
+        "sanitel2_vs_nodered_x": ("two workers (shared group) vs Node-RED", ">= {}x"),
+        "sanitel1_cpu_vs_nodered_x": ("CPU s/100k, one sanitel ingest / Node-RED", "<= {}x"),
         "live_p99_ms": ("live p99 publish->stored", "< {} ms"),
         "scale_rss_mb": ("RSS with 10k devices", "< {} MB"),
         "alert_p99_ms": ("alert latency p99", "< {} ms"),
     }
     lines = []
-    for key, value in derived.get("figures", {}).items():
-        if key not in labels:
+    for key, (label, bound) in labels.items():
+        value = derived.get("figures", {}).get(key)
+        if value is None:
             continue
-        label, bound = labels[key]
-        ok = derived["met"][key]
-        mark = "[green]met[/]" if ok else "[red]missed[/]"
+        mark = "[green]met[/]" if derived["met"][key] else "[red]missed[/]"
         lines.append(f"  {label}: {value} (target {bound.format(TARGETS[key])}) {mark}")
     return lines
 
@@ -138,18 +151,24 @@ def finish(results: dict[str, Any], out: Path, console: Console) -> None:
         live["latency_percentiles_ms"] = {
             str(p): percentile(samples, p) for p in (*range(0, 100, 5), 99, 99.9, 100)
         }
-    console.print(table(results))
+    if results.get("drain"):
+        console.print(table(results))
+    others = other_table(results)
+    if others is not None:
+        console.print(others)
     for line in targets_text(results):
         console.print(line)
-    drain = results.get("drain", {}).get("sanitel")
-    if drain and not drain.get("stored_equals_good"):
-        console.print(f"[red]Sanitel stored {drain['points']:,} points, "
-                      f"{drain['expected_points']:,} good readings were sent")
+    for key, row in results.get("drain", {}).items():
+        if key.startswith("sanitel") and not row.get("error") and not row.get(
+                "stored_equals_good"):
+            console.print(f"[red]{row['name']} stored {row.get('points_after', 0):,} points, "
+                          f"{row['expected_points']:,} good readings were sent")
     if results.get("failed"):
         console.print(f"[red]failed: {results['failed']}")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{results['stamp']}.json"
-    text = json.dumps(results, indent=2, default=str)
+    # Repository-relative paths: the JSON is committed and read on other machines.
+    text = json.dumps(results, indent=2, default=str).replace(f"{ROOT}/", "")
     path.write_text(text)
     (out / "latest.json").write_text(text)
     console.print(f"results: {path}")
@@ -172,14 +191,14 @@ def plot(results: dict[str, Any], samples: list[float], path: Path,
     fig, (bars, hist) = plt.subplots(1, 2, figsize=(13, 5))
     drain = results.get("drain", {})
     names, rates, colors = [], [], []
-    for key, label, color in (("broker", "broker limit\n(mosquitto_sub, C)", "#bbbbbb"),
-                              ("raw", "raw limit\n(bare paho)", "#888888"),
-                              ("naive", "naive bridge\n(write per msg)", "#d9822b"),
-                              ("sanitel", "Sanitel\nsanitel ingest", "#2b7bd9")):
-        if key in drain and drain[key].get("msgs_per_s"):
-            names.append(label)
-            rates.append(drain[key]["msgs_per_s"])
-            colors.append(color)
+    labels = {"broker": "mosquitto_sub\n(C)", "paho311": "paho 3.1.1\n(count)",
+              "paho5": "paho 5\n(count)", "bridge": "Python\nbridge", "nodered": "Node-RED"}
+    for key, row in drain_rows(drain):
+        if row.get("msgs_per_s"):
+            names.append(labels.get(key, f"Sanitel\nx{key[7:]}"))
+            rates.append(row["msgs_per_s"])
+            colors.append("#2b7bd9" if key.startswith("sanitel") else
+                          "#8f1e1e" if key == "nodered" else "#999999")
     bars.bar(names, rates, color=colors)
     for x, rate in enumerate(rates):
         bars.text(x, rate, f"{rate:,}", ha="center", va="bottom")

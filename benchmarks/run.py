@@ -1,29 +1,27 @@
-"""Sanitel benchmark: the raw MQTT limit, a naive bridge and Sanitel, on the same traffic.
+"""Sanitel benchmark: Sanitel against reference consumers of the same backlog.
 
-    .venv/bin/python -m benchmarks.run [--quick] [--messages N] [--profile] ...
+    .venv/bin/python -m benchmarks.run [--quick] [--messages N] [--workers 1,2] [--profile] ...
 
 Starts its own mosquitto and influxd on free loopback ports (temp dirs), builds a
 simulated city (simulators.generate_city: thousands of devices of all four types,
 ~3 % bad messages of every reject kind, ~0.5 % duplicates) and its readings, then:
 
-  drain    Every contender's persistent QoS 1 session is made first (connect with
-           clean_start=False and a session expiry, subscribe, disconnect); all readings
-           are published once while they are away, so the broker queues the same
-           backlog for each. Each contender is then started in turn and timed from its
-           CONNACK until it has everything:
-             raw limit  bare paho-mqtt v5 subscriber that only counts (its own count);
-             broker     mosquitto_sub (C) takes the backlog and exits: mosquitto's own pace;
-             naive      paho on_message -> json.loads -> one /write per message
-                        (capped at --naive-cap s; its rate is points stored / time);
-             Sanitel    `sanitel ingest` (alerts on, shipped config/alerts.yaml), done
-                        when every good reading is a point in InfluxDB (polled).
+  drain    (benchmarks/drain.py) every consumer's persistent QoS 1 session is made first,
+           every reading is published once while they are away, then each consumer
+           drains the same backlog in turn, back to back: stock paho 3.1.1 and 5
+           (counting only), mosquitto_sub (the broker limit), a minimal Python bridge,
+           Node-RED + node-red-contrib-influxdb (when npm is there), and `sanitel ingest`
+           with each --workers count in one shared group. A storing consumer is timed
+           from its first stored reading to its last (polling InfluxDB), a counting one
+           from its first message to its last; CPU seconds per 100,000 readings of the
+           consumer, mosquitto and influxd over the same window.
   live     Sanitel at --live-rate msg/s for --live-seconds; a poller reads back new
            points from InfluxDB continuously: latency = first seen - ts (send time).
   scale    Sanitel with a --scale-devices registry, one reading from each: peak RSS.
   alerts   tests/ingest/alerts/alert_latency.py (publish -> alert event), p50/p99.
 
-Prints a table, writes benchmarks/results/<UTC>.json (+ latest.json) and a PNG
-(throughput bars, latency distribution; skipped with a message without matplotlib).
+Prints a table (Sanitel as x Node-RED and x the broker limit), writes
+benchmarks/results/<UTC>.json (+ latest.json) and a PNG (skipped without matplotlib).
 Every phase has a timeout; every process started is stopped, also on Ctrl-C.
 """
 
@@ -58,22 +56,20 @@ from rich.progress import (
 )
 
 from benchmarks import report
-from benchmarks.contenders import create_session, drop_session
+from benchmarks.contenders import drop_session
+from benchmarks.drain import REFERENCES, SHARED_GROUP, Drain
 from benchmarks.measure import (
     LatencyPoller,
     ProcessMonitor,
     count_points,
     percentile,
-    sum_field,
     wait_count,
 )
 from benchmarks.procs import (
     ROOT,
     Children,
-    EventReader,
     PhaseTimeout,
     PublisherFeed,
-    contender_cmd,
     log_problems,
     log_time,
     sanitel_cmd,
@@ -83,7 +79,6 @@ from benchmarks.procs import (
 )
 from benchmarks.traffic import (
     MEASUREMENTS,
-    TELEMETRY_FILTER,
     Encoder,
     Publisher,
     Traffic,
@@ -96,11 +91,9 @@ from sanitel.local_servers import Influxd, Mosquitto
 from simulators import write_registry
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SHARED_GROUP = "bench"
 SHIPPED_ALERTS = ROOT / "config" / "alerts.yaml"
 ALERT_SCRIPT = ROOT / "tests" / "ingest" / "alerts" / "alert_latency.py"
-PHASES = ("raw", "broker", "naive", "sanitel", "live", "scale", "alerts")
-NAIVE_NAMES = ("people_counter", "odor", "station_terminal", "sprayer")
+PHASES = (*REFERENCES, "sanitel", "live", "scale", "alerts")
 MB = 1024 * 1024
 
 console = Console()
@@ -113,7 +106,6 @@ class Options:
     messages: int
     sites: int
     seed: int
-    naive_cap_s: float
     live_rate: float
     live_seconds: float
     scale_devices: int
@@ -121,7 +113,7 @@ class Options:
     phases: tuple[str, ...]
     profile: bool
     profile_format: str
-    workers: int
+    workers: tuple[int, ...]
     sanitel_env: dict[str, str]
     keep: bool
     out: Path
@@ -149,6 +141,7 @@ class Bench:
     children: Children
     progress: Progress
     results: dict[str, Any] = field(default_factory=dict)
+    console: Console = field(default_factory=lambda: console)
 
     # helpers --------------------------------------------------------------------
 
@@ -188,16 +181,16 @@ class Bench:
         used["machine_busy_pct"] = round(100 * used.pop("machine_busy") / max(capacity, 1e-6), 1)
         return used
 
-    def sanitel_ids(self, name: str) -> list[str]:
-        n = self.opts.workers
+    @staticmethod
+    def sanitel_ids(name: str, n: int = 1) -> list[str]:
         return [f"bench-{name}"] if n == 1 else [f"bench-{name}-{i}" for i in range(n)]
 
-    def start_sanitel(self, name: str, registry: Path, database: str) -> Workers:
-        """`--workers` processes of `sanitel ingest` (one shared subscription group if > 1)."""
+    def start_sanitel(self, name: str, registry: Path, database: str, n: int = 1) -> Workers:
+        """`n` processes of `sanitel ingest` (one shared subscription group if > 1)."""
         extra = dict(self.opts.sanitel_env)
-        if self.opts.workers > 1:
+        if n > 1:
             extra["SANITEL_MQTT__SHARED_GROUP"] = f"{SHARED_GROUP}-{name}"
-        workers = Workers([], [], self.sanitel_ids(name), time.time())
+        workers = Workers([], [], self.sanitel_ids(name, n), time.time())
         for client_id in workers.client_ids:
             data_dir = self.tmp / client_id
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -228,7 +221,8 @@ class Bench:
                                         strict=True):
             out["exit_codes"].append(self.children.stop(proc, timeout=60))
             drop_session(self.broker.host, self.broker.port, client_id)
-            out["logs"].append(str(log))
+            if self.opts.keep:  # otherwise the temp dir is gone when the JSON is read
+                out["logs"].append(str(log))
             for key, value in (stopped_figures(log) or {}).items():
                 out["figures"][key] = out["figures"].get(key, 0) + value
             out["log_problems"].extend(log_problems(log))
@@ -237,202 +231,7 @@ class Bench:
     # drain ----------------------------------------------------------------------
 
     def drain(self, traffic: Traffic, registry_yaml: Path) -> None:
-        opts, broker = self.opts, self.broker
-        wanted = [p for p in ("raw", "broker", "naive", "sanitel") if p in opts.phases]
-        ids = {"raw": "bench-bare", "broker": "bench-mosquitto-sub", "naive": "bench-naive"}
-        for phase in wanted:
-            if phase != "sanitel":
-                create_session(broker.host, broker.port, ids[phase])
-        if "sanitel" in wanted:
-            shared = f"$share/{SHARED_GROUP}-sanitel-drain/" if opts.workers > 1 else ""
-            for client_id in self.sanitel_ids("sanitel-drain"):
-                create_session(broker.host, broker.port, client_id,
-                               [shared + TELEMETRY_FILTER])
-        n = len(traffic.items)
-        with self.task(f"publish {n:,} readings (queued for {', '.join(wanted)})", n) as upd:
-            pub = Publisher(broker.host, broker.port)
-            try:
-                t0 = time.time()
-                sent = pub.send(traffic.items, Encoder(), progress=upd,
-                                deadline=time.monotonic() + 300)
-                if not pub.wait_acked(sent, 60):
-                    raise PhaseTimeout(f"publish: the broker acknowledged {pub.acked} of {sent}")
-                publish_s = time.time() - t0
-            finally:
-                pub.close()
-        self.results["publish"] = {"messages": sent, "seconds": round(publish_s, 3),
-                                   "msgs_per_s": round(sent / publish_s)}
-        console.log(f"published {sent:,} readings in {publish_s:.1f} s "
-                    f"({sent / publish_s:,.0f}/s), queued for {len(wanted)} sessions")
-        drain: dict[str, Any] = {}
-        self.results["drain"] = drain
-        if "raw" in wanted:
-            drain["raw"] = self.drain_bare(ids["raw"], n)
-            drop_session(broker.host, broker.port, ids["raw"])
-        if "broker" in wanted:
-            drain["broker"] = self.drain_mosquitto_sub(ids["broker"], n)
-            drop_session(broker.host, broker.port, ids["broker"])
-        if "naive" in wanted:
-            drain["naive"] = self.drain_naive(ids["naive"], traffic)
-            drop_session(broker.host, broker.port, ids["naive"])
-        if "sanitel" in wanted:
-            drain["sanitel"] = self.drain_sanitel(registry_yaml, traffic)
-
-    def drain_bare(self, client_id: str, n: int) -> dict[str, Any]:
-        cmd = contender_cmd("bare", "--port", str(self.broker.port), "--client-id", client_id,
-                            "--expect", str(n))
-        with self.task("raw limit: bare paho subscriber drains the backlog", None):
-            spawned = time.time()
-            proc = self.children.spawn(cmd, cwd=ROOT, stdout=subprocess.PIPE)
-            assert proc.stdout is not None
-            events = EventReader(proc.stdout)
-            with ProcessMonitor(proc.pid) as mon:
-                connected = events.wait_for("connected", 30)
-                done = events.wait_for("done", 180) if connected else None
-                mon.sample_now()
-            self.children.stop(proc, 10)
-        if connected is None or done is None:
-            what = "never connected" if connected is None else "did not count all in 180 s"
-            raise PhaseTimeout(f"raw limit: the bare subscriber {what}")
-        seconds = done["t"] - connected["t"]
-        row = {
-            "name": "raw limit (bare paho, QoS 1)", "messages": n, "seconds": round(seconds, 3),
-            "msgs_per_s": round(n / seconds), "points": None, "expected_points": None,
-            "startup_s": round(connected["t"] - spawned, 3),
-            "peak_rss_mb": round(mon.peak_rss / MB, 1), "cpu_s": round(mon.cpu_s, 2),
-            "session_present": connected.get("session_present"),
-        }
-        console.log(f"raw limit: {n:,} messages in {seconds:.2f} s = {n / seconds:,.0f} msg/s")
-        return row
-
-    def drain_mosquitto_sub(self, client_id: str, n: int) -> dict[str, Any]:
-        """The broker's own limit: mosquitto_sub (C) takes the backlog, QoS 1, and exits.
-
-        Timed from spawn to exit: a C client starts in milliseconds."""
-        binary = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
-        if not Path(binary).exists():
-            return {"name": "broker limit (mosquitto_sub)", "error": "mosquitto_sub missing "
-                    "(apt-get install mosquitto-clients)"}
-        cmd = [binary, "-h", self.broker.host, "-p", str(self.broker.port), "-V", "mqttv5",
-               "-c", "-i", client_id, "-x", "3600", "-q", "1", "-t", TELEMETRY_FILTER,
-               "-C", str(n)]
-        with self.task("broker limit: mosquitto_sub (C) drains the backlog", None):
-            spawned = time.time()
-            proc = self.children.spawn(cmd, stdout=subprocess.DEVNULL)
-            with ProcessMonitor(proc.pid, every_s=0.02) as mon:
-                while proc.poll() is None and time.time() - spawned < 120:
-                    time.sleep(0.002)
-                ended = time.time()
-            if proc.poll() is None:
-                self.children.stop(proc, 5)
-                raise PhaseTimeout("broker limit: mosquitto_sub did not take the backlog in "
-                                   "120 s")
-        seconds = ended - spawned
-        row = {
-            "name": "broker limit (mosquitto_sub, C)", "messages": n,
-            "seconds": round(seconds, 3), "msgs_per_s": round(n / seconds), "points": None,
-            "expected_points": None, "exit_code": proc.returncode,
-            "peak_rss_mb": round(mon.peak_rss / MB, 1), "cpu_s": round(mon.cpu_s, 2),
-        }
-        console.log(f"broker limit: {n:,} messages in {seconds:.2f} s = {n / seconds:,.0f} msg/s")
-        return row
-
-    def drain_naive(self, client_id: str, traffic: Traffic) -> dict[str, Any]:
-        db = "bench_naive"
-        self.influx.query(f'CREATE DATABASE "{db}"', db="")
-        cmd = contender_cmd("naive", "--port", str(self.broker.port), "--client-id", client_id,
-                            "--influx", self.influx.url, "--database", db)
-        cap = self.opts.naive_cap_s
-        with self.task(f"naive bridge: one /write per message (capped at {cap:g} s)",
-                       cap) as upd:
-            spawned = time.time()
-            proc = self.children.spawn(cmd, cwd=ROOT, stdout=subprocess.PIPE)
-            assert proc.stdout is not None
-            events = EventReader(proc.stdout)
-            with ProcessMonitor(proc.pid) as mon:
-                connected = events.wait_for("connected", 30)
-                if connected is None:
-                    raise PhaseTimeout("naive bridge: never connected to the broker in 30 s")
-                end = connected["t"] + cap
-                while (now := time.time()) < end:
-                    upd(now - connected["t"])
-                    time.sleep(min(0.25, max(0.0, end - now)))
-                points = count_points(self.influx.url, db, NAIVE_NAMES, field_name="battery_pct")
-                t_count = time.time()
-                mon.sample_now()
-                self.children.stop(proc, 10)
-                stopped = events.wait_for("stopped", 10) or {}
-        seconds = t_count - connected["t"]
-        handled = int(stopped.get("handled", 0))
-        handled_s = (stopped.get("t", t_count) - connected["t"]) or seconds
-        row = {
-            "name": "naive bridge (write per msg)", "messages": handled,
-            "seconds": round(seconds, 3), "msgs_per_s": round(points / seconds),
-            "handled_per_s": round(handled / handled_s), "points": points,
-            "expected_points": traffic.good, "capped": handled < len(traffic.items),
-            "errors": stopped.get("errors"), "startup_s": round(connected["t"] - spawned, 3),
-            "peak_rss_mb": round(mon.peak_rss / MB, 1), "cpu_s": round(mon.cpu_s, 2),
-        }
-        console.log(f"naive bridge: {points:,} points in {seconds:.1f} s = "
-                    f"{points / seconds:,.0f} points/s (handled {handled:,} messages)")
-        return row
-
-    def drain_sanitel(self, registry_yaml: Path, traffic: Traffic) -> dict[str, Any]:
-        db, good = "bench_drain", traffic.good
-        profile_svg = None
-        with self.task("Sanitel: sanitel ingest drains the backlog into InfluxDB", good) as upd:
-            workers = self.start_sanitel("sanitel-drain", registry_yaml, db)
-            spawned = workers.spawned
-            spy = None
-            if self.opts.profile:
-                fmt = self.opts.profile_format
-                ext = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}[fmt]
-                profile_svg = self.opts.out / f"{self.results['stamp']}-sanitel-drain.{ext}"
-                spy = self.children.spawn(
-                    [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
-                     str(workers.pids[0]), "--rate", "200", "--nonblocking", "--threads",
-                     "--format", fmt, "--output", str(profile_svg)],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            with ProcessMonitor(*workers.pids) as mon:
-                t0 = self.wait_workers(workers, "connected to mqtt", 60, "Sanitel drain")
-                cpu0 = self.cpu_snapshot()
-                points, t_end = wait_count(self.influx.url, db, MEASUREMENTS, good, 240,
-                                           on_count=upd)
-                others = self.cpu_used(cpu0, self.cpu_snapshot())
-                mon.sample_now()
-                if t_end is None:
-                    raise PhaseTimeout(f"Sanitel drain: {points:,} of {good:,} points stored "
-                                       "after 240 s")
-                # Rejects are counted in their own points: wait for them too (not timed).
-                rejects = 0
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    rejects = sum_field(self.influx.url, db, "rejects", "count")
-                    if rejects >= traffic.bad:
-                        break
-                    time.sleep(0.2)
-                after = count_points(self.influx.url, db, MEASUREMENTS)
-                if spy is not None:
-                    self.children.stop(spy, 30, sig=signal.SIGINT)
-                stopped = self.stop_sanitel(workers)
-        n = len(traffic.items)
-        seconds = t_end - t0
-        row = {
-            "name": "Sanitel (sanitel ingest" + (
-                f" x{self.opts.workers})" if self.opts.workers > 1 else ")"),
-            "messages": n, "seconds": round(seconds, 3),
-            "msgs_per_s": round(n / seconds), "points": after, "expected_points": good,
-            "stored_equals_good": after == good, "rejects_counted": rejects,
-            "expected_rejects": traffic.bad, "startup_s": round(t0 - spawned, 3),
-            "peak_rss_mb": round(mon.peak_rss / MB, 1), "cpu_s": round(mon.cpu_s, 2),
-            "cpu_s_draining": round(mon.cpu_at(t_end) - mon.cpu_at(t0), 2),
-            "cpu_s_others": others,
-            "sanitel": stopped, "profile_svg": str(profile_svg) if profile_svg else None,
-        }
-        console.log(f"Sanitel: {n:,} messages in {seconds:.2f} s = {n / seconds:,.0f} msg/s; "
-                    f"{after:,} points (good readings {good:,}); rejects {rejects:,} of "
-                    f"{traffic.bad:,}")
-        return row
+        self.results["drain"] = Drain(self, traffic, registry_yaml).run()
 
     # live -----------------------------------------------------------------------
 
@@ -590,15 +389,13 @@ def parse_args(argv: list[str] | None) -> Options:
         prog="python -m benchmarks.run", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="smaller run: 20,000 messages, naive capped at 10 s, live 15 s, "
+                        help="smaller run: 20,000 messages, live 15 s, "
                              "300 alerts (explicit options still win)")
     parser.add_argument("--messages", type=int, help="readings in the drain backlog "
                         "(default 50,000; --quick 20,000)")
     parser.add_argument("--sites", type=int, default=1200,
                         help="sites of the simulated city (default 1200: about 3,400 devices)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--naive-cap", type=float, help="seconds the naive bridge may run "
-                        "(default 30; --quick 10)")
     parser.add_argument("--live-rate", type=float, default=5000, help="msg/s in the live run")
     parser.add_argument("--live-seconds", type=float, help="live run length "
                         "(default 60; --quick 15)")
@@ -613,9 +410,10 @@ def parse_args(argv: list[str] | None) -> Options:
                              "(results/<stamp>-sanitel-drain.svg; --nonblocking, a little load)")
     parser.add_argument("--profile-format", choices=["flamegraph", "raw", "speedscope"],
                         default="flamegraph", help="py-spy output format for --profile")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="sanitel ingest processes in one MQTT shared subscription group "
-                             "(default 1)")
+    parser.add_argument("--workers", default="1,2",
+                        help="comma-separated: one drain of sanitel ingest per entry, with that "
+                             "many processes in one MQTT shared subscription group "
+                             "(default 1,2; live and scale use one)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         dest="sanitel_env",
                         help="extra environment for sanitel ingest, e.g. "
@@ -635,7 +433,11 @@ def parse_args(argv: list[str] | None) -> Options:
         if not sep or not key.startswith("SANITEL_"):
             parser.error(f"--set {spec!r}: write SANITEL_SECTION__KEY=VALUE")
         sanitel_extra[key] = value
-    if args.workers < 1:
+    try:
+        workers = tuple(int(w) for w in args.workers.split(",") if w.strip())
+    except ValueError:
+        parser.error(f"--workers {args.workers!r}: write counts such as 1,2")
+    if not workers or min(workers) < 1:
         parser.error("--workers: at least 1")
 
     def pick(value: Any, full: Any, short: Any) -> Any:
@@ -643,11 +445,11 @@ def parse_args(argv: list[str] | None) -> Options:
 
     return Options(
         messages=pick(args.messages, 50_000, 20_000), sites=args.sites, seed=args.seed,
-        naive_cap_s=pick(args.naive_cap, 30.0, 10.0), live_rate=args.live_rate,
+        live_rate=args.live_rate,
         live_seconds=pick(args.live_seconds, 60.0, 15.0), scale_devices=args.scale_devices,
         alert_count=pick(args.alert_count, 2000, 300), phases=phases, profile=args.profile,
         profile_format=args.profile_format,
-        workers=args.workers, sanitel_env=sanitel_extra,
+        workers=workers, sanitel_env=sanitel_extra,
         keep=args.keep, out=args.out, quick=quick,
     )
 
@@ -666,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
                  "platform": platform.platform()},
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()},
     }
+    results["host"]["load"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     busy = _pytest_running()
     if busy:
         console.print(f"[yellow]note: {busy} pytest process(es) running: figures will be low")
@@ -726,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["host"]["load"] += " -> " + " ".join(f"{x:.2f}" for x in os.getloadavg())
     if failed:
         results["failed"] = failed
     report.finish(results, opts.out, console)
@@ -736,7 +540,7 @@ def _phases(bench: Bench, traffic: Traffic, registry_yaml: Path) -> str | None:
     """Run the phases; a failing phase is reported and the rest still run."""
     opts, failures = bench.opts, []
     steps: list[tuple[str, Callable[[], None]]] = []
-    if any(p in opts.phases for p in ("raw", "broker", "naive", "sanitel")):
+    if any(p in opts.phases for p in (*REFERENCES, "sanitel")):
         steps.append(("drain", lambda: bench.drain(traffic, registry_yaml)))
     if "live" in opts.phases:
         steps.append(("live", lambda: bench.live(traffic, registry_yaml)))
