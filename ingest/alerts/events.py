@@ -117,6 +117,8 @@ def _line(event: AlertEvent, severity: str, state: str) -> str:
     _add(fields, "threshold", event.threshold)
     fields.append(f'alert_id="{_quote(event.alert_id)}"')
     fields.append(f'message="{_quote(event.message)}"')
+    if event.acknowledged_by is not None:  # SPEC 5 (v1.1): the crew that acknowledged
+        fields.append(f'acknowledged_by="{_quote(event.acknowledged_by)}"')
     return f"{ALERTS_MEASUREMENT},{tags} {','.join(fields)} {event.ts_ms}"
 
 
