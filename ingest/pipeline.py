@@ -3,7 +3,7 @@
     MQTT (paho thread) --inbox--> validate --> batch --> Store --> InfluxDB | spool
                                      |           ^           \--> ack to the broker
                                      |           |
-                                     +-> alerts -+-> MQTT `_alerts`, webhooks
+                                     +-> alerts -+-> MQTT `_alerts`, webhooks, Alertmanager
                                      +-> dead letters -> MQTT `_dlq`, `rejects` points
 """
 
@@ -34,6 +34,7 @@ from ingest.validation import Validator
 
 if TYPE_CHECKING:
     from ingest.alerts import AlertEngine, AlertEvent, WebhookNotifier
+    from ingest.alerts.alertmanager import AlertmanagerNotifier
 
 log = logging.getLogger("sanitel.pipeline")
 
@@ -59,6 +60,7 @@ class Pipeline:
         self.batch = Batch()
         self._flush_s = settings.influx.flush_interval_ms / 1000
         self._hooks: WebhookNotifier | None = None
+        self._alertmanager: AlertmanagerNotifier | None = None
         self._unconfirmed: list[tuple[str, MQTTMessageInfo]] = []
         # An `alerts` instance sees what the `store` instances store and dead-letter.
         self._stores = settings.pipeline.role != "alerts"
@@ -72,8 +74,9 @@ class Pipeline:
             open_writer(s.influx) as writer,
             receiver as rx,
             self._webhooks() as hooks,
+            self._to_alertmanager() as alertmanager,
         ):
-            self.rx, self._hooks = rx, hooks
+            self.rx, self._hooks, self._alertmanager = rx, hooks, alertmanager
             self.dlq = DeadLetters(lambda topic, payload: rx.publish(topic, payload))
             self.store = Store(
                 writer, spool, s.spool, self._ack, self._storage_rejected,
@@ -186,6 +189,8 @@ class Pipeline:
             self.batch.events.append((event.event_id, info))
             if self._hooks is not None:
                 self._hooks.submit(event)
+            if self._alertmanager is not None:
+                self._alertmanager.submit(event)
 
     # batch -> store -----------------------------------------------------------------
 
@@ -299,6 +304,20 @@ class Pipeline:
 
         async with WebhookNotifier(self.settings.webhooks) as hooks:
             yield hooks
+
+    @contextlib.asynccontextmanager
+    async def _to_alertmanager(self) -> AsyncIterator[Any]:
+        alerts = self.alerts
+        if alerts is None or not self.settings.alertmanager.urls:
+            yield None
+            return
+        from ingest.alerts.alertmanager import AlertmanagerNotifier
+
+        async with AlertmanagerNotifier(
+            self.settings.alertmanager, self.settings.grafana, lambda: self.registry,
+            alerts.active, self.settings.state_dir,
+        ) as notifier:
+            yield notifier
 
 
 def describe(settings: Settings, registry: Registry, rules: int | None) -> str:

@@ -99,6 +99,29 @@ class WebhookSettings(_Section):
     backoff_max_s: Annotated[float, Field(gt=0)] = 300.0
 
 
+class AlertmanagerSettings(_Section):
+    """Prometheus Alertmanager (SPEC section 11): off while `urls` is empty."""
+
+    #: Base URLs (`http://am:9093`); an HA pair: both, every alert goes to each.
+    urls: list[str] = Field(default_factory=list)
+    #: Active incidents are POSTed again this often (Alertmanager forgets unrepeated ones).
+    resend_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 5.0
+    #: An acknowledgement's silence ends this far ahead, and is extended while it lasts.
+    silence_s: Annotated[float, Field(ge=60)] = 3600.0
+
+
+class GrafanaSettings(_Section):
+    """Where the `dashboard` link of an alert points (SPEC section 11)."""
+
+    #: Grafana's base URL as crews open it (`https://grafana.city.example`); None: no link.
+    url: str | None = None
+    #: site_kind -> uid of the dashboard a site's alerts link to (the uids `sanitel
+    #: dashboards export` writes; ingest does not import `dashboards`, so they are named here).
+    site_dashboards: dict[str, str] = Field(default_factory=lambda: {
+        "toilet": "sanitel-public-toilets", "transfer_station": "sanitel-transfer-stations"})
+
+
 class PipelineSettings(_Section):
     instance: str = Field(default_factory=socket.gethostname)
     #: all: one instance does everything. Scaled out: several `store` instances in one
@@ -132,6 +155,8 @@ class Settings(BaseSettings):
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings)
+    grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
     #: The city's time zone (IANA name): sites' `open_hours` and report dates are in it.
     timezone: str = "UTC"
 

@@ -105,8 +105,10 @@ def _mount_simulate() -> None:
 
 
 def _mount_alerts() -> None:
+    from sanitel.alertmanager_config import alertmanager_config
     from sanitel.alerts_cli import app as alerts_app
 
+    alerts_app.command("alertmanager-config")(alertmanager_config)
     app.add_typer(alerts_app, name="alerts", help="Active alerts; acknowledge one.")
 
 

@@ -1,4 +1,4 @@
-"""Local mosquitto, influxd and victoria-metrics on free loopback ports.
+"""Local mosquitto, influxd, victoria-metrics and Alertmanager on free loopback ports.
 
 Used by the tests, the demo and the benchmarks: each server runs from Debian's
 package binary, with its own data directory, and stops when its context exits.
@@ -22,7 +22,7 @@ import httpx
 
 INSTALL_HINT = (
     "install it with: sudo apt-get install -y mosquitto mosquitto-clients influxdb "
-    "(or run .ci/setup, which does that when it is missing)"
+    "prometheus-alertmanager (or run .ci/setup, which does that when it is missing)"
 )
 
 
@@ -225,3 +225,59 @@ class VictoriaMetrics(LocalServer):
         )
         response.raise_for_status()
         return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+
+
+#: Debian's package of Prometheus Alertmanager (0.25) installs it under this name.
+ALERTMANAGER_BINARY = "/usr/bin/prometheus-alertmanager"
+
+
+@dataclass
+class Alertmanager(LocalServer):
+    """Prometheus Alertmanager, clustering off; `config` is the text of its alertmanager.yml
+    (default: every alert to a receiver that sends nothing)."""
+
+    name: str = "alertmanager"
+    config: str = "route:\n  receiver: none\nreceivers:\n  - name: none\n"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "alertmanager.yml"
+
+    def command(self) -> list[str]:
+        self.config_path.write_text(self.config)
+        return [
+            find_binary("prometheus-alertmanager", ALERTMANAGER_BINARY),
+            f"--config.file={self.config_path}",
+            f"--storage.path={self.data_dir}/data",
+            f"--web.listen-address={self.host}:{self.port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ]
+
+    def ready(self) -> None:
+        super().ready()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.05)
+        raise ServerError(f"alertmanager at {self.url} is not ready; see {self.log_path}")
+
+    def alerts(self, **filters: str) -> list[dict[str, Any]]:
+        """GET /api/v2/alerts (active, silenced and inhibited ones; resolved ones are not
+        listed by Alertmanager)."""
+        response = httpx.get(f"{self.url}/api/v2/alerts", params=filters, timeout=10)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+    def silences(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url}/api/v2/silences", timeout=10)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()
+        return result

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sanitel.local_servers import Influxd, Mosquitto, VictoriaMetrics
+from sanitel.local_servers import Alertmanager, Influxd, Mosquitto, VictoriaMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 SANITEL = [sys.executable, "-m", "sanitel.cli"]
@@ -40,6 +40,14 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
 @pytest.fixture(scope="session")
 def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
     with VictoriaMetrics(tmp_path_factory.mktemp("victoria")) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[Alertmanager]:
+    """An Alertmanager of this test's own (alerts and silences of one test stay there),
+    routing everything to a receiver that sends nothing; `.config` + `restart()` changes it."""
+    with Alertmanager(tmp_path / "alertmanager") as server:
         yield server  # type: ignore[misc]
 
 

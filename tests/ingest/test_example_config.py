@@ -14,7 +14,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "sanitel.example.yaml
 def test_example_config_loads_and_matches_the_defaults() -> None:
     settings = load(EXAMPLE)
     defaults = Settings()
-    for section in ("mqtt", "influx", "spool", "webhooks", "pipeline"):
+    for section in ("mqtt", "influx", "spool", "webhooks", "pipeline", "alertmanager",
+                    "grafana"):
         documented = yaml.safe_load(EXAMPLE.read_text())[section]
         for key, value in documented.items():
             assert getattr(getattr(defaults, section), key) == value, f"{section}.{key}"
