@@ -25,6 +25,7 @@ from ingest.influx_writer import open_writer
 from ingest.lineproto import point, reading_line, status_line
 from ingest.receiver import Arrival, MqttReceiver, acknowledged
 from ingest.rejects import Rejected, RejectReason
+from ingest.rollup_task import RollupTask
 from ingest.settings import Settings
 from ingest.spool import Spool
 from ingest.stats import PipelineStats
@@ -70,8 +71,11 @@ class Pipeline:
         spool = Spool(s.spool_dir, s.spool.max_bytes)
         mqtt = s.mqtt if self._stores else s.mqtt.model_copy(update={"shared_group": None})
         receiver = MqttReceiver(mqtt, [ACK_TOPIC], [TELEMETRY_FILTER, STATUS_FILTER])
+        # The hours each write touched are rolled up again (SPEC section 9).
+        self.rollups = RollupTask(s) if self._stores and s.retention.rollups else None
+        tracked = self.rollups.tracking if self.rollups else lambda writer: writer
         async with (
-            open_writer(s.influx) as writer,
+            tracked(open_writer(s.influx)) as writer,
             receiver as rx,
             self._webhooks() as hooks,
             self._to_alertmanager() as alertmanager,
@@ -88,6 +92,8 @@ class Pipeline:
                     tasks.create_task(self.store.replay()),
                     tasks.create_task(self._tick()),
                 ]
+                if self.rollups is not None:
+                    background.append(tasks.create_task(self.rollups.run()))
                 if self.alerts is not None:  # events a crash kept from their crews
                     self._emit(self.alerts.unconfirmed())
                 if started is not None:

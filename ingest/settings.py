@@ -82,6 +82,13 @@ class InfluxSettings(_Section):
     timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
     #: Create the database on start (v1 API) when it is missing.
     create_database: bool = True
+    #: An InfluxDB admin, for `sanitel influx setup` (users, retention policies); env only.
+    admin_username: str | None = None
+    admin_password: SecretStr | None = None
+    #: The read-only user (Grafana's datasource; ingest's rollup task reads with it).
+    #: Unset: `sanitel influx setup` generates its password into `<data_dir>/influx-users.csv`.
+    read_username: str | None = None
+    read_password: SecretStr | None = None
 
 
 class SpoolSettings(_Section):
@@ -136,6 +143,25 @@ class PipelineSettings(_Section):
     shutdown_timeout_s: Annotated[float, Field(gt=0)] = 30.0
 
 
+class RetentionSettings(_Section):
+    """Retention policies and hourly rollups (SPEC section 9)."""
+
+    #: Readings kept in the `raw` retention policy (the database's default).
+    raw_days: Annotated[int, Field(ge=1)] = 90
+    #: Hourly rollups kept in the `rollup` retention policy.
+    rollup_days: Annotated[int, Field(ge=1)] = 1825
+    #: Readings up to this late are folded into the rollups.
+    late_days: Annotated[int, Field(ge=0)] = 7
+    #: `sanitel ingest` recomputes the hours its writes touched this often (<= 60: SPEC).
+    rollup_every_s: Annotated[float, Field(gt=0, le=60)] = 20.0
+    #: And, this often, the last two hours whoever wrote them (other writers, restarts).
+    catchup_every_s: Annotated[float, Field(gt=0)] = 3600.0
+    #: Keep the rollups from inside `sanitel ingest` (off: another instance does).
+    rollups: bool = True
+    #: Run `sanitel influx setup` at `sanitel ingest` start (skipped, said once, without rights).
+    setup_on_start: bool = True
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SANITEL_",
@@ -157,6 +183,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings)
     grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     #: The city's time zone (IANA name): sites' `open_hours` and report dates are in it.
     timezone: str = "UTC"
 

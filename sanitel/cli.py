@@ -81,6 +81,10 @@ async def _run_ingest(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if settings.retention.setup_on_start and settings.pipeline.role != "alerts":
+        from ingest.influx_admin import setup_at_start
+
+        await asyncio.to_thread(setup_at_start, settings)
     pipeline = Pipeline(settings, registry, engine)
 
     async def announce() -> None:
@@ -124,6 +128,12 @@ def _mount_devices() -> None:
     app.add_typer(devices_app, name="devices", help="The device contract: JSON Schema, AsyncAPI.")
 
 
+def _mount_influx() -> None:
+    from sanitel.influx_cli import app as influx_app
+
+    app.add_typer(influx_app, name="influx", help="Database, retention policies, rollups, users.")
+
+
 def _mount_demo() -> None:
     from sanitel.demo import demo
 
@@ -141,6 +151,7 @@ def _mount_report() -> None:
 _SUBCOMMANDS = {
     "simulate": _mount_simulate, "alerts": _mount_alerts, "dashboards": _mount_dashboards,
     "demo": _mount_demo, "report": _mount_report, "devices": _mount_devices,
+    "influx": _mount_influx,
 }
 
 

@@ -128,10 +128,11 @@ def test_point_refused_by_influxdb_is_dead_lettered_others_stored(
     db = f"t_{uuid.uuid4().hex[:8]}"
     ts = int(time.time() * 1000) - 60_000
     influxd.query(f'CREATE DATABASE "{db}"')
+    # Started first: its influx setup makes `raw` the default retention policy.
+    ingest = run_ingest(influx__database=db, influx__flush_interval_ms=1000)
     # h2s_ppm already holds strings in this shard: a float h2s_ppm is a type conflict (400).
     httpx.post(f"{influxd.url}/write", params={"db": db, "precision": "ms"},
                content=f'odor,device_id=old h2s_ppm="n/a" {ts - 1000}'.encode()).raise_for_status()
-    ingest = run_ingest(influx__database=db, influx__flush_interval_ms=1000)
     mqtt.subscribe("sanitation/v1/_dlq/#")
     topic = "sanitation/v1/WC-0001/odor/WC-0001-OD-1/telemetry"
     for seq in range(50):

@@ -1,0 +1,228 @@
+"""Keeping the hourly rollups right from inside `sanitel ingest` (SPEC section 9).
+
+InfluxDB 1.x continuous queries only ever see the last interval, so a spool replay or a
+device back from a week offline would never be rolled up. Instead, `TrackedWriter`
+notes, after every successful write (direct or spool replay), which hours of which
+readings measurement the body touched; every `retention.rollup_every_s` the task
+recomputes those hours from the raw points (a query per measurement and span of hours)
+and writes the rollup points through the write API, into the `rollup` retention policy
+(v1) or the `<database>_rollup` bucket (v2). Hours older than `retention.late_days` are
+let go. The set of touched hours is kept in `<data_dir>/state/rollup-hours.json`
+before the write returns, so a crash after a write never loses a recompute. Every
+`retention.catchup_every_s` the last two hours are recomputed whoever wrote them.
+
+Reading with a read-only user and writing with a write-only one works: no statement
+needs both rights (a `SELECT ... INTO` would).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from ingest.influx_admin import ROLLUP_RP
+from ingest.influx_writer import InfluxWriter, V1Writer, V2Writer, WriteRejected, WriteUnavailable
+from ingest.influxql_client import AsyncInfluxQL, Credentials, InfluxQueryError, rows
+from ingest.rollups import BY_SOURCE, HOUR_MS, Rollup, hour_of, points, series_key
+from ingest.rollups import spans as hour_spans
+from ingest.settings import InfluxSettings, Settings
+
+log = logging.getLogger("sanitel.rollups")
+
+_SOURCES = tuple(name.encode() for name in BY_SOURCE)
+
+
+class DirtyHours:
+    """(measurement, hour) pairs written since their last recompute, kept on disk."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.hours: dict[str, set[int]] = {name: set() for name in BY_SOURCE}
+        if path is not None and path.exists():
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                for name, hours in json.loads(path.read_text()).items():
+                    if name in self.hours:
+                        self.hours[name].update(int(hour) for hour in hours)
+
+    def note(self, body: bytes) -> None:
+        """The hours of the readings in a line protocol body."""
+        grew = False
+        for line in body.split(b"\n"):
+            comma = line.find(b",")
+            if line[:comma] not in _SOURCES:
+                continue
+            hour = hour_of(int(line[line.rfind(b" ") + 1:]))
+            hours = self.hours[line[:comma].decode()]
+            if hour not in hours:
+                hours.add(hour)
+                grew = True
+        if grew:
+            self.save()
+
+    def take(self) -> dict[str, set[int]]:
+        taken, self.hours = self.hours, {name: set() for name in BY_SOURCE}
+        return taken
+
+    def give_back(self, hours: dict[str, set[int]]) -> None:
+        for name, wanted in hours.items():
+            self.hours[name].update(wanted)
+        self.save()
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        data = {name: sorted(hours) for name, hours in self.hours.items() if hours}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(data))
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            log.warning("cannot keep the rollup hours in %s: %s", self.path, exc)
+
+    def __bool__(self) -> bool:
+        return any(self.hours.values())
+
+
+class TrackedWriter:
+    """An `InfluxWriter` that tells `DirtyHours` what it stored."""
+
+    def __init__(self, inner: InfluxWriter, dirty: DirtyHours) -> None:
+        self._inner = inner
+        self._dirty = dirty
+
+    async def __aenter__(self) -> Self:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._inner.__aexit__(et, e, tb)
+
+    async def write(self, body: bytes) -> None:
+        await self._inner.write(body)
+        self._dirty.note(body)
+
+
+def read_credentials(influx: InfluxSettings) -> Credentials:
+    if influx.read_username and influx.read_password is not None:
+        return Credentials(influx.read_username, influx.read_password)
+    return Credentials(influx.username, influx.password, influx.token)
+
+
+class _V1RollupWriter(V1Writer):
+    def __init__(self, settings: InfluxSettings) -> None:
+        super().__init__(settings.model_copy(update={"create_database": False}))
+        self._params["rp"] = ROLLUP_RP
+
+
+def open_rollup_writer(influx: InfluxSettings) -> InfluxWriter:
+    """Rollup points go to the `rollup` policy (v1 API) or the `<db>_rollup` bucket (v2)."""
+    if influx.api == "v2":
+        return V2Writer(influx.model_copy(update={"database": f"{influx.database}_{ROLLUP_RP}"}))
+    return _V1RollupWriter(influx)
+
+
+class Rollups:
+    """Recomputes hours: `await rollups.recompute({"odor": {hour, ...}})` -> points written."""
+
+    def __init__(self, influx: InfluxSettings, reader: AsyncInfluxQL, writer: InfluxWriter,
+                 max_span_h: int = 24) -> None:
+        self.database = influx.database
+        self._reader = reader
+        self._writer = writer
+        self._max_span_h = max_span_h
+
+    async def recompute(self, hours: dict[str, set[int]]) -> int:
+        written = 0
+        for name, wanted in hours.items():
+            rollup = BY_SOURCE[name]
+            if rollup.meters:  # an hour's meter use starts from the hour before's last reading
+                wanted = wanted | {hour + HOUR_MS for hour in wanted}
+            for start, end in hour_spans(wanted, self._max_span_h):
+                written += await self._span(rollup, start, end)
+        return written
+
+    async def _span(self, rollup: Rollup, start: int, end: int) -> int:
+        result = await self._reader.run(rollup.select(start, end), self.database)
+        before = {}
+        if (query := rollup.meters_before(start)) is not None:
+            answer = await self._reader.run(query, self.database)
+            before = {series_key(row): row for row in rows(answer[0])}
+        lines = points(rollup, rows(result[0]), before)
+        for chunk in range(0, len(lines), 5000):
+            await self._writer.write("\n".join(lines[chunk:chunk + 5000]).encode())
+        return len(lines)
+
+
+class RollupTask:
+    """`run()` forever inside the pipeline's task group: recompute touched hours."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dirty = DirtyHours(settings.state_dir / "rollup-hours.json")
+        self.recomputed_hours = 0
+        self.points_written = 0
+        self._complained: set[str] = set()
+
+    def tracking(self, writer: InfluxWriter) -> TrackedWriter:
+        return TrackedWriter(writer, self.dirty)
+
+    async def run(self) -> None:
+        retention = self.settings.retention
+        reader = AsyncInfluxQL(self.settings.influx.url, read_credentials(self.settings.influx),
+                               max(30.0, self.settings.influx.timeout_s))
+        next_catchup = time.monotonic()
+        try:
+            async with open_rollup_writer(self.settings.influx) as writer:
+                rollups = Rollups(self.settings.influx, reader, writer)
+                while True:
+                    await asyncio.sleep(retention.rollup_every_s)
+                    if time.monotonic() >= next_catchup:
+                        self._catch_up()
+                        next_catchup = time.monotonic() + retention.catchup_every_s
+                    await self.cycle(rollups)
+        finally:
+            await reader.aclose()
+
+    def _catch_up(self) -> None:
+        now = hour_of(int(time.time() * 1000))
+        self.dirty.give_back({name: {now - HOUR_MS, now} for name in BY_SOURCE})
+
+    async def cycle(self, rollups: Rollups) -> None:
+        if not self.dirty:
+            return
+        oldest = hour_of(int(time.time() * 1000)) - self.settings.retention.late_days * 24 * HOUR_MS
+        hours = {name: {h for h in wanted if h >= oldest}
+                 for name, wanted in self.dirty.take().items()}
+        started = time.monotonic()
+        try:
+            written = await rollups.recompute(hours)
+        except (InfluxQueryError, WriteUnavailable, WriteRejected) as exc:
+            self.dirty.give_back(hours)
+            self._complain_once(type(exc).__name__, f"rollups wait: {exc}")
+            return
+        except asyncio.CancelledError:  # stopping: the next start does them
+            self.dirty.give_back(hours)
+            raise
+        self.dirty.save()
+        self._complained.clear()
+        count = sum(len(wanted) for wanted in hours.values())
+        self.recomputed_hours += count
+        self.points_written += written
+        log.debug("rollups: %d measurement-hours recomputed, %d points, %.2f s",
+                  count, written, time.monotonic() - started)
+
+    def _complain_once(self, kind: str, message: str) -> None:
+        if kind not in self._complained:
+            self._complained.add(kind)
+            log.warning("%s (kept; retried every %.0f s)", message,
+                        self.settings.retention.rollup_every_s)
