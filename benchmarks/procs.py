@@ -130,6 +130,7 @@ def sanitel_env(
         "SANITEL_ALERTS": str(alerts),
         "SANITEL_DATA_DIR": str(data_dir),
         "SANITEL_PIPELINE__INSTANCE": client_id,
+        "SANITEL_HTTP__PORT": "0",  # several workers on one host: any free port each
         "PYTHONPATH": str(ROOT),
     })
     env.update(extra or {})

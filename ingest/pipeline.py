@@ -66,6 +66,15 @@ class Pipeline:
         # An `alerts` instance sees what the `store` instances store and dead-letter.
         self._stores = settings.pipeline.role != "alerts"
 
+    @property
+    def webhooks(self) -> WebhookNotifier | None:
+        return self._hooks
+
+    def use_registry(self, registry: Registry) -> None:
+        """Check every message from now on against `registry` (a reload, SPEC section 10)."""
+        self.registry = registry
+        self.validator = Validator(registry, int(self.settings.pipeline.max_future_s * 1000))
+
     async def run(self, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
         s = self.settings
         spool = Spool(s.spool_dir, s.spool.max_bytes)

@@ -160,6 +160,19 @@ class RetentionSettings(_Section):
     rollups: bool = True
     #: Run `sanitel influx setup` at `sanitel ingest` start (skipped, said once, without rights).
     setup_on_start: bool = True
+class HttpSettings(_Section):
+    """Health, readiness and Prometheus metrics (SPEC section 10)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    #: 0: any free port (the bound one is logged).
+    port: Annotated[int, Field(ge=0, le=65535)] = 9108
+
+
+class LogSettings(_Section):
+    #: text: one human line per event; json: one JSON object per line (Loki, Elasticsearch).
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
 class Settings(BaseSettings):
@@ -196,6 +209,8 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return city_zone(self.timezone)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from paho.mqtt.client import MQTTMessageInfo
 
+from ingest.durations import DurationHistogram
 from ingest.influx_writer import InfluxWriter, WriteRejected, WriteUnavailable
 from ingest.lineproto import join_lines
 from ingest.receiver import Arrival
@@ -56,6 +57,14 @@ class StoreFigures:
     storage_rejected: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     paused: bool = False
+    #: Points written from the spool after an outage (SPEC section 10: the replay rate).
+    replayed: int = 0
+    write_seconds: DurationHistogram = field(default_factory=DurationHistogram)
+    #: The latest write that failed (InfluxDB away or refusing), and when (epoch seconds).
+    last_error: str = ""
+    last_error_at: float = 0.0
+    #: Why the spool cannot be written (disk full, read-only), while it cannot.
+    spool_error: str = ""
 
 
 class Store:
@@ -114,7 +123,9 @@ class Store:
             await self._write_checked(lines[:half], origins[:half])
             await self._write_checked(lines[half:], origins[half:])
             return
-        self.figures.latencies_ms.append((time.monotonic() - started) * 1000)
+        elapsed = time.monotonic() - started
+        self.figures.latencies_ms.append(elapsed * 1000)
+        self.figures.write_seconds.observe(elapsed)
         self.figures.stored += len(lines)
         if self._outage_logged:
             log.info("InfluxDB takes writes again")
@@ -133,11 +144,13 @@ class Store:
                 self._drained.clear()
                 await self._drained.wait()
             except OSError as exc:  # disk full, read-only: the broker keeps the readings
+                self.figures.spool_error = str(exc)
                 if not self.figures.paused:
                     log.error("cannot write the spool %s (%s): no longer acknowledging "
                               "readings until it can be written", self.spool.directory, exc)
                     self.figures.paused = True
                 await asyncio.sleep(self._settings.retry_max_s)
+        self.figures.spool_error = ""
         if self.figures.paused:
             log.info("spool has room again; acknowledging readings")
             self.figures.paused = False
@@ -169,12 +182,19 @@ class Store:
                 delay = min(delay * 2, self._settings.retry_max_s)
                 continue
             delay = self._settings.retry_min_s
+            self.figures.replayed += len(lines)
             await asyncio.to_thread(self.spool.remove, path)
             self._drained.set()
             if not self.spool:
                 log.info("spool replayed; writing directly again")
 
+    @property
+    def influx_unavailable(self) -> bool:
+        """Since the last failed write, no write has succeeded."""
+        return self._outage_logged
+
     def _log_outage(self, exc: Exception) -> None:
+        self.figures.last_error, self.figures.last_error_at = str(exc), time.time()
         if not self._outage_logged:
             log.warning("InfluxDB unavailable (%s); spooling to %s", exc, self.spool.directory)
             self._outage_logged = True

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from devices.sites import Registry, RegistryError
+from ingest.http_endpoints import HttpEndpointError
 from ingest.settings import Settings
 from sanitel.cli_support import ConfigOption, fail, load_settings
 
@@ -34,13 +35,10 @@ def load_registry(settings: Settings) -> Registry:
         fail(f"{exc} (configuration key registry / SANITEL_REGISTRY)")
 
 
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    for noisy in ("httpx", "httpcore", "urllib3", "influxdb_client"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def setup_logging(verbose: bool = False, json_lines: bool = False, level: str = "INFO") -> None:
+    from sanitel.log_format import setup_logging as setup
+
+    setup("DEBUG" if verbose else level, json_lines)
 
 
 @app.callback()
@@ -52,13 +50,24 @@ def sanitel() -> None:
 def ingest(
     config: ConfigOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    log_format: Annotated[str | None, typer.Option(
+        "--log-format", help="text or json (one JSON object per line); default: log.format.",
+    )] = None,
 ) -> None:
-    """Run the pipeline until SIGINT/SIGTERM, then drain what it holds and exit 0."""
+    """Run the pipeline until SIGINT/SIGTERM, then drain what it holds and exit 0.
+
+    Serves /healthz, /readyz and /metrics on http.host:http.port; SIGHUP (or `sanitel
+    reload`) reloads the registry and the alert rules."""
     settings = load_settings(config)
+    if log_format not in (None, "text", "json"):
+        fail(f"--log-format {log_format!r}: expected text or json")
     registry = load_registry(settings)
-    setup_logging(verbose)
+    setup_logging(verbose, (log_format or settings.log.format) == "json", settings.log.level)
     engine = open_alerts(settings, registry) if settings.pipeline.role != "store" else None
-    asyncio.run(_run_ingest(settings, registry, engine))
+    try:
+        asyncio.run(_run_ingest(settings, registry, engine))
+    except HttpEndpointError as exc:
+        fail(str(exc))
 
 
 def open_alerts(settings: Settings, registry: Registry) -> AlertEngine:
@@ -76,15 +85,12 @@ async def _run_ingest(
     settings: Settings, registry: Registry, engine: AlertEngine | None
 ) -> None:
     from ingest.pipeline import Pipeline, describe
+    from ingest.service import ServiceEdge
 
     stop, started = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if settings.retention.setup_on_start and settings.pipeline.role != "alerts":
-        from ingest.influx_admin import setup_at_start
-
-        await asyncio.to_thread(setup_at_start, settings)
     pipeline = Pipeline(settings, registry, engine)
 
     async def announce() -> None:
@@ -93,7 +99,13 @@ async def _run_ingest(
 
     announcer = asyncio.create_task(announce())
     try:
-        await pipeline.run(stop, started)
+        # HTTP first: /healthz answers (and /readyz says "starting") during the set-up.
+        async with ServiceEdge(settings, pipeline, stop, started):
+            if settings.retention.setup_on_start and settings.pipeline.role != "alerts":
+                from ingest.influx_admin import setup_at_start
+
+                await asyncio.to_thread(setup_at_start, settings)
+            await pipeline.run(stop, started)
     finally:
         announcer.cancel()
         if engine is not None:
@@ -134,6 +146,12 @@ def _mount_influx() -> None:
     app.add_typer(influx_app, name="influx", help="Database, retention policies, rollups, users.")
 
 
+def _mount_reload() -> None:
+    from sanitel.reload_cli import reload
+
+    app.command("reload", help="Reload the registry and alert rules of a running ingest.")(reload)
+
+
 def _mount_demo() -> None:
     from sanitel.demo import demo
 
@@ -151,7 +169,7 @@ def _mount_report() -> None:
 _SUBCOMMANDS = {
     "simulate": _mount_simulate, "alerts": _mount_alerts, "dashboards": _mount_dashboards,
     "demo": _mount_demo, "report": _mount_report, "devices": _mount_devices,
-    "influx": _mount_influx,
+    "influx": _mount_influx, "reload": _mount_reload,
 }
 
 

@@ -64,6 +64,7 @@ def _write_config(paths: DemoPaths, mqtt_port: int, influx_url: str) -> None:
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": "sanitel-demo-ingest"},
         "influx": {"api": "v1", "url": influx_url, "database": "sanitation"},
         "pipeline": {"instance": "demo", "stats_interval_s": 2},
+        "http": {"port": _port(9108)},
     }
     paths.config.write_text(
         "# Written by `sanitel demo`; use it with `sanitel ... --config` while the demo runs.\n"

@@ -164,7 +164,7 @@ def run_ingest(
             "influx__url": influxd.url, "influx__database": database,
             "registry": registry_file, "data_dir": tmp_path / f"data-{len(started)}",
             "pipeline__stats_interval_s": 1, "spool__retry_min_s": 0.2,
-            "spool__retry_max_s": 1,
+            "spool__retry_max_s": 1, "http__port": 0,
         }
         values.update(settings)
         env.update({f"SANITEL_{k.upper()}": str(v) for k, v in values.items()})

@@ -23,6 +23,13 @@ from ingest.alerts import wording
 from ingest.alerts.events import ACKNOWLEDGED, FIRING, RESOLVED, AlertEvent, Incident
 from ingest.alerts.incident_db import AlertStoreError, IncidentStore, store_path
 from ingest.alerts.plan import NEVER, DevicePlan, check_site_overrides, compile_plan
+from ingest.alerts.reconfigure import (
+    Reconfiguration,
+    carry_over,
+    carry_over_sites,
+    incidents_of,
+    prepare,
+)
 from ingest.alerts.rules import OFFLINE, RuleSet, load_rules
 from ingest.alerts.site_watch import SiteWatch, Verdict, build_watches
 from ingest.alerts.watch import ABOVE, BELOW, Watch
@@ -35,6 +42,7 @@ class AlertEngine:
                  zone: tzinfo = UTC) -> None:
         self._rules = rules
         self._store = store
+        self._zone = zone
         self._plans: dict[str, DevicePlan] = {}
         self._open: dict[str, tuple[DevicePlan | None, Watch | None, Incident]] = {}
         self._deferred: list[AlertEvent] = []
@@ -49,10 +57,7 @@ class AlertEngine:
             self._plans[device.id] = compile_plan(self._rules, device)
         #: Site rules (`site_watch`), by the device ids whose readings each one reads.
         self._feeds: dict[str, list[SiteWatch]] = {}
-        self._site_watches = build_watches(rules.site_rules, registry, zone)
-        for site_watch in self._site_watches:
-            for device_id in site_watch.reads:
-                self._feeds.setdefault(device_id, []).append(site_watch)
+        self._use_site_watches(build_watches(rules.site_rules, registry, zone))
         self._restore()
 
     @classmethod
@@ -67,6 +72,54 @@ class AlertEngine:
     def rules(self) -> list[str]:
         """The names of the rules in force (with the built-in `offline`)."""
         return self._rules.names()
+
+    @property
+    def rule_set(self) -> RuleSet:
+        return self._rules
+
+    def outbox_size(self) -> int:
+        """Events handed out and not yet confirmed delivered."""
+        return self._store.outbox_size() + len(self._unsaved_events)
+
+    def prepare(self, rules: RuleSet, registry: Registry) -> Reconfiguration:
+        """Compile reloaded rules and registry for `reload` (pure: safe off the event loop);
+        raises `AlertRulesError` for an override that does not fit."""
+        return prepare(rules, registry, self._zone)
+
+    def reload(self, new: Reconfiguration) -> int:
+        """Put a prepared configuration in force keeping the running state; incidents of a
+        removed device or rule are resolved with that reason, their events handed out with
+        the next sweep. Returns how many were resolved."""
+        orphans: list[tuple[Incident, str]] = []
+        for device_id, old in self._plans.items():
+            plan = new.plans.get(device_id)
+            if plan is None:
+                orphans.extend((incident, "device removed from the registry")
+                               for _, incident in incidents_of(old))
+            else:
+                orphans.extend((incident, "rule removed or disabled for this device")
+                               for incident in carry_over(old, plan))
+        site_watches, gone = carry_over_sites(self._site_watches, new.site_watches)
+        orphans.extend((incident, "device or site rule removed") for incident in gone
+                       if incident.device_id in new.plans)
+        orphans.extend((incident, "device removed from the registry") for incident in gone
+                       if incident.device_id not in new.plans)
+        self._rules, self._plans = new.rules, new.plans
+        self._use_site_watches(site_watches)
+        self._open = {incident.alert_id: (plan, watch, incident) for plan in new.plans.values()
+                      for watch, incident in incidents_of(plan)}
+        self._open.update((w.incident.alert_id, (new.plans.get(w.owner.id), None, w.incident))
+                          for w in site_watches if w.incident is not None)
+        self._resolve_orphans(orphans, durable=False)
+        return len(orphans)
+
+    def _use_site_watches(self, watches: list[SiteWatch]) -> None:
+        """Site rules, indexed by the device ids whose readings each one reads."""
+        self._site_watches = watches
+        self._feeds = {}
+        for site_watch in watches:
+            for device_id in site_watch.reads:
+                self._feeds.setdefault(device_id, []).append(site_watch)
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -380,7 +433,7 @@ class AlertEngine:
         for key, mark in self._rule_marks.items():
             if key in site_watches:
                 site_watches[key].restore_mark(mark)
-        orphans: list[Incident] = []
+        orphans: list[tuple[Incident, str]] = []
         for incident in self._store.open_incidents():
             plan: DevicePlan | None = self._plans.get(incident.device_id)
             watch: Watch | None = None
@@ -396,21 +449,27 @@ class AlertEngine:
                 else:
                     watch.restore(incident)
             if plan is None:
-                orphans.append(incident)
+                orphans.append((incident, "rule or device removed"))
                 continue
             self._open[incident.alert_id] = (plan, watch, incident)
         self._resolve_orphans(orphans)
 
-    def _resolve_orphans(self, orphans: list[Incident]) -> None:
+    def _resolve_orphans(self, orphans: list[tuple[Incident, str]], durable: bool = True
+                         ) -> None:
         """Incidents whose device or rule is gone from the configuration: resolve them now,
-        and hand their events out with the next sweep."""
+        and hand their events out with the next sweep. `durable`: at start, a store that
+        cannot take them stops the start; at a reload, they are retried like any change."""
         if not orphans:
             return
         now_ms = int(time.time() * 1000)
-        for incident in orphans:
-            log.warning("alert %s (%s on %s): its rule or device is no longer configured; "
-                        "resolving it", incident.alert_id, incident.rule, incident.device_id)
+        for incident, reason in orphans:
+            log.warning("alert %s (%s on %s): %s; resolving it", incident.alert_id,
+                        incident.rule, incident.device_id, reason)
             incident.state, incident.resolved_ms, incident.updated_ms = RESOLVED, now_ms, now_ms
-            incident.message = f"{incident.message} [resolved: rule or device removed]"
-            self._deferred.append(incident.event(now_ms))
-        self._store.save(orphans, {}, self._deferred)
+            incident.message = f"{incident.message} [resolved: {reason}]"
+        events = [incident.event(now_ms) for incident, _ in orphans]
+        self._deferred.extend(events)
+        if durable:
+            self._store.save([incident for incident, _ in orphans], {}, self._deferred)
+        else:
+            self._save([incident for incident, _ in orphans], {}, events)

@@ -171,6 +171,12 @@ class IncidentStore:
                           self.path, event_id, exc)
         return events
 
+    def outbox_size(self) -> int:
+        try:
+            return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        except sqlite3.Error:
+            return 0
+
     def confirm(self, event_ids: Iterable[str]) -> None:
         """Remove these events from the outbox, in one transaction; unknown ids are ignored."""
         try:

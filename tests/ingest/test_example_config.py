@@ -15,7 +15,7 @@ def test_example_config_loads_and_matches_the_defaults() -> None:
     settings = load(EXAMPLE)
     defaults = Settings()
     for section in ("mqtt", "influx", "spool", "webhooks", "pipeline", "alertmanager",
-                    "grafana", "retention"):
+                    "grafana", "retention", "http", "log"):
         documented = yaml.safe_load(EXAMPLE.read_text())[section]
         for key, value in documented.items():
             assert getattr(getattr(defaults, section), key) == value, f"{section}.{key}"

@@ -60,7 +60,7 @@ def run(tmp: Path, broker: Mosquitto, influx: Influxd, count: int, rate: float) 
         "SANITEL_MQTT__HOST": broker.host, "SANITEL_MQTT__PORT": str(broker.port),
         "SANITEL_MQTT__CLIENT_ID": "bench-ingest", "SANITEL_INFLUX__URL": influx.url,
         "SANITEL_REGISTRY": str(tmp / "registry.yaml"), "SANITEL_ALERTS": str(tmp / "alerts.yaml"),
-        "SANITEL_DATA_DIR": str(tmp / "data"),
+        "SANITEL_DATA_DIR": str(tmp / "data"), "SANITEL_HTTP__PORT": "0",
     })
     log = (tmp / "ingest.log").open("w")
     ingest = subprocess.Popen([sys.executable, "-m", "sanitel.cli", "ingest"], env=env, cwd=ROOT,
