@@ -69,7 +69,8 @@ def _env(tmp: Path, broker: Mosquitto, influxd: Influxd, db: str) -> dict[str, s
     env |= {"SANITEL_MQTT__HOST": broker.host, "SANITEL_MQTT__PORT": str(broker.port),
             "SANITEL_INFLUX__URL": influxd.url, "SANITEL_INFLUX__DATABASE": db,
             "SANITEL_REGISTRY": str(tmp / "city.yaml"), "SANITEL_DATA_DIR": str(tmp / "data"),
-            "SANITEL_TIMEZONE": TZ, "SANITEL_PIPELINE__STATS_INTERVAL_S": "1"}
+            "SANITEL_TIMEZONE": TZ, "SANITEL_PIPELINE__STATS_INTERVAL_S": "1",
+            "SANITEL_HTTP__PORT": "0"}
     return env
 
 
