@@ -12,6 +12,7 @@ COPY devices ./devices
 COPY ingest ./ingest
 COPY simulators ./simulators
 COPY dashboards ./dashboards
+COPY sanitel ./sanitel
 RUN pip install . \
     && useradd --system --create-home --home-dir /home/sanitel sanitel \
     && mkdir -p /app/sanitel-data \
@@ -19,5 +20,7 @@ RUN pip install . \
 
 # config/ is mounted at /app/config by compose; relative paths in it resolve from /app.
 USER sanitel
+# /healthz, /readyz, /metrics of `sanitel ingest` (http.port); bind 0.0.0.0 to publish it.
+EXPOSE 9108
 ENTRYPOINT ["sanitel"]
 CMD ["--help"]
