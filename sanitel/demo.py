@@ -1,6 +1,7 @@
 """`sanitel demo`: the whole product on this machine, with a live view.
 
-Starts mosquitto and influxd with their data in `./sanitel-demo/`, generates a city
+Starts mosquitto and influxd (and Alertmanager, when installed) with their data in
+`./sanitel-demo/`, generates a city
 (once; later runs resume it), writes the Grafana dashboards, runs `sanitel ingest` and
 `sanitel simulate` as child processes, and shows what flows. Ctrl-C stops the simulator,
 lets the pipeline drain, then stops the servers.
@@ -26,6 +27,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from devices.sites import Registry
+from sanitel.demo_alertmanager import DemoAlertmanager, demo_alertmanager
 from sanitel.local_servers import Influxd, Mosquitto, ServerError, find_binary, free_port
 
 SANITEL = [sys.executable, "-m", "sanitel.cli"]
@@ -57,7 +59,8 @@ def _port(wanted: int) -> int:
     return free_port()
 
 
-def _write_config(paths: DemoPaths, mqtt_port: int, influx_url: str) -> None:
+def _write_config(paths: DemoPaths, mqtt_port: int, influx_url: str,
+                  alertmanager_url: str | None = None) -> None:
     config = {
         "registry": str(paths.registry.resolve()),
         "data_dir": str((paths.root / "data").resolve()),
@@ -66,6 +69,8 @@ def _write_config(paths: DemoPaths, mqtt_port: int, influx_url: str) -> None:
         "pipeline": {"instance": "demo", "stats_interval_s": 2},
         "http": {"port": _port(9108)},
     }
+    if alertmanager_url:
+        config["alertmanager"] = {"urls": [alertmanager_url], "resend_s": 30}
     paths.config.write_text(
         "# Written by `sanitel demo`; use it with `sanitel ... --config` while the demo runs.\n"
         + yaml.safe_dump(config, sort_keys=False)
@@ -113,6 +118,9 @@ def demo(
     faults: Annotated[float, typer.Option(min=0, max=1, help="Share of bad messages.")] = 0.02,
     mqtt_port: Annotated[int, typer.Option(help="Broker port (taken: any free one).")] = 1883,
     influx_port: Annotated[int, typer.Option(help="InfluxDB port (taken: any free).")] = 8086,
+    alertmanager_port: Annotated[
+        int, typer.Option(help="Alertmanager port, when installed (taken: any free).")
+    ] = 9093,
     duration: Annotated[
         float | None, typer.Option(min=1, help="Stop after this many seconds.")
     ] = None,
@@ -135,13 +143,16 @@ def demo(
     broker = Mosquitto(directory / "mosquitto", port=_port(mqtt_port))
     influx = Influxd(directory / "influxdb", port=_port(influx_port))
     stop = _stop_on_signals()
-    with broker, influx:
-        _write_config(paths, broker.port, influx.url)
+    with broker, influx, demo_alertmanager(
+        directory / "alertmanager", registry, _port(alertmanager_port)
+    ) as alertmanager:
+        _write_config(paths, broker.port, influx.url, alertmanager.url if alertmanager else None)
         _export_dashboards(paths, console)
         console.print(
             f"broker mqtt://127.0.0.1:{broker.port}, InfluxDB {influx.url} (database "
             f"'sanitation'), {len(registry)} devices at {len(registry.sites)} sites"
         )
+        _say_alertmanager(alertmanager, console)
         ingest_args = [*SANITEL, "ingest", "--config", str(paths.config)]
         simulate_args = [
             *SANITEL, "simulate", "--host", "127.0.0.1", "--port", str(broker.port),
@@ -152,11 +163,22 @@ def demo(
             _child(ingest_args, directory / "ingest.log") as ingest,
             _child(simulate_args, directory / "simulate.log") as simulator,
         ):
-            view = DemoView(influx, registry, paths)
+            view = DemoView(influx, registry, paths, alertmanager)
             _watch(view, console, stop, duration, live, (ingest, simulator))
             simulator.send_signal(signal.SIGINT)  # first: its devices say goodbye
             simulator.wait(30)
         console.print(f"stopped; data kept in {directory} (run `sanitel demo` again to resume)")
+
+
+def _say_alertmanager(alertmanager: DemoAlertmanager | None, console: Console) -> None:
+    if alertmanager is None:
+        console.print("Alertmanager is not installed: alerts stay on MQTT (apt-get install "
+                      "prometheus-alertmanager, or .ci/setup, to route them to crews)")
+        return
+    console.print(
+        f"Alertmanager UI {alertmanager.url} (routing of config/alertmanager.yml for "
+        f"{len(alertmanager.crews)} crews; what each crew gets: {alertmanager.inbox.directory}/)"
+    )
 
 
 def _stop_on_signals() -> dict[str, bool]:
@@ -204,8 +226,10 @@ def _watch(
 class DemoView:
     """What the operator sees: throughput, stored, rejects, active alerts, busiest toilets."""
 
-    def __init__(self, influx: Influxd, registry: Registry, paths: DemoPaths) -> None:
+    def __init__(self, influx: Influxd, registry: Registry, paths: DemoPaths,
+                 alertmanager: DemoAlertmanager | None = None) -> None:
         self.influx = influx
+        self.alertmanager = alertmanager
         self.registry = registry
         self.paths = paths
         self.started_ms = int(time.time() * 1000)
@@ -253,7 +277,8 @@ class DemoView:
     def line(self) -> str:
         f = self.figures()
         return (f"{f['rate']:.0f} msg/s; received {f['received']}, stored {f['stored']}, "
-                f"rejected {f['rejected']} {f['rejects']}; {len(self.alerts())} active alerts")
+                f"rejected {f['rejected']} {f['rejects']}; {len(self.alerts())} active alerts"
+                + (f"; notified {self.alertmanager.inbox.counts()}" if self.alertmanager else ""))
 
     def render(self) -> Group:
         f = self.figures()
@@ -272,9 +297,15 @@ class DemoView:
         busiest = Table("toilet", "people, last hour", box=None)
         for name, count in self.busiest():
             busiest.add_row(name, str(count))
+        crews = Table("receiver", "alerts notified", box=None)
+        if self.alertmanager is not None:
+            for name, count in sorted(self.alertmanager.inbox.counts().items()):
+                crews.add_row(name, str(count))
         return Group(
             Panel(flow, title="pipeline"),
             Panel(alerts, title=f"active alerts ({len(incidents)})"),
+            *([Panel(crews, title=f"Alertmanager {self.alertmanager.url}: crews notified")]
+              if self.alertmanager is not None else []),
             Panel(busiest, title="busiest toilets"),
             f"InfluxDB {self.influx.url} database sanitation; Grafana files in "
             f"{self.paths.grafana} (see README); Ctrl-C stops.",

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import yaml
 
 from devices.sites import Registry
 from sanitel.alertmanager_config import EXAMPLE_BASE, build, load_crews, render, retarget
+from sanitel.crew_inbox import CrewInbox
 from sanitel.local_servers import Alertmanager
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,42 +77,10 @@ def test_command_writes_the_same_file(tmp_path: Path) -> None:
     assert result.returncode == 2 and f"crews file {bad}: crews.0" in result.stderr
 
 
-class Recorder:
-    """A webhook receiver that records what Alertmanager POSTs, by path."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[str, dict[str, Any]]] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                recorder.got.append((self.path, json.loads(body)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def alerts_at(self, path: str) -> list[dict[str, Any]]:
-        return [alert for got, body in self.got if got == path for alert in body["alerts"]]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.close()
+def recorder() -> Iterator[CrewInbox]:
+    with CrewInbox() as inbox:
+        yield inbox
 
 
 def test_the_shipped_file_loads_in_alertmanager(alertmanager: Alertmanager) -> None:
@@ -124,7 +91,7 @@ def test_the_shipped_file_loads_in_alertmanager(alertmanager: Alertmanager) -> N
 
 
 def test_a_district_alert_reaches_its_crew_and_no_other(
-        alertmanager: Alertmanager, recorder: Recorder, run_ingest: Any, mqtt: Any,
+        alertmanager: Alertmanager, recorder: CrewInbox, run_ingest: Any, mqtt: Any,
         ) -> None:
     """The shipped routing with its webhooks pointed at a recorder, through `sanitel ingest`
     with the shipped registry: a Qingyang toilet's warning goes to crew-central only; a
@@ -157,7 +124,7 @@ def test_a_district_alert_reaches_its_crew_and_no_other(
     assert {(a["labels"]["device_id"], a["labels"]["severity"]) for a in duty} == {
         ("TS-0001-OD-1", "critical")}
     assert central[0]["annotations"]["summary"].startswith("NH3")
-    others = {path for path, _ in recorder.got} - {
+    others = recorder.paths() - {
         "/crews/crew-central", "/crews/crew-north", "/duty-phone"}
     assert others == set(), f"alerts went to {others}"
     assert EXAMPLE_BASE not in alertmanager.config
