@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from alert_hooks import Hook
 
 from ingest.alerts.incident_db import read_open_incidents
 from sanitel.local_servers import Alertmanager
@@ -203,3 +204,30 @@ def test_alertmanager_away_for_30_s_ends_with_sanitels_state(
     active = [s for s in alertmanager.silences() if s["status"]["state"] == "active"]
     assert [s["createdBy"] for s in active] == ["crew-north"]
     assert c in active[0]["comment"]
+
+
+def test_a_hanging_alertmanager_delays_neither_ingest_nor_its_pair(
+        run_ingest: Any, mqtt: Any, alertmanager: Alertmanager, rules_file: Path,
+        rows_of: Any) -> None:
+    stuck = Hook([200], hang=True)  # holds every request for 30 s
+    try:
+        ingest = run_ingest(alerts=rules_file, alertmanager__timeout_s=20,
+                            alertmanager__urls=json.dumps([stuck.url, alertmanager.url]))
+        ts = now_ms() - 60_000
+        started = time.monotonic()
+        for i in range(40):  # every reading flips battery_low: 20 incidents
+            battery = 5 if i % 2 == 0 else 90
+            mqtt.publish(OD1_TOPIC, {"nh3_ppm": 1.0, "battery_pct": battery, "ts": ts + i})
+        mqtt.publish(OD1_TOPIC, {"nh3_ppm": 3.0, "battery_pct": 5, "ts": ts + 100})
+        for i in range(200, 600):
+            mqtt.publish(OD1_TOPIC, {"nh3_ppm": 3.0, "ts": ts + i})
+        rows_of("SELECT nh3_ppm FROM odor", ingest.database, count=441, timeout=20)
+        stored_s = time.monotonic() - started
+        assert stuck.arrived.is_set() and not stuck.release.is_set()
+        alerts = wait_until("the two open incidents in the other Alertmanager", lambda: (
+            lambda got: got if {a["labels"]["alertname"] for a in got} == {
+                "battery_low", "odor_nh3_high"} else None)(alertmanager.alerts()))
+        assert len(alerts) == 2
+        assert stored_s < 20  # well inside the 30 s the stuck one holds on
+    finally:
+        stuck.close()

@@ -1,0 +1,160 @@
+"""The Alertmanager notifier against real Alertmanagers, in-process: an HA pair where one
+comes late, silences extended and left alone once a crew ended them, silences Alertmanager
+lost made again; and the pure payloads."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from alert_city import CITY
+
+from devices.sites import Registry
+from ingest.alerts.alertmanager import AlertmanagerNotifier
+from ingest.alerts.alertmanager_payloads import (
+    AlertSnapshot,
+    DashboardLinks,
+    labels,
+    postable,
+    show,
+)
+from ingest.alerts.alertmanager_silences import SilenceKeeper
+from ingest.alerts.alertmanager_state import AlertmanagerState
+from ingest.alerts.events import ACKNOWLEDGED, FIRING, Incident
+from ingest.settings import AlertmanagerSettings, GrafanaSettings
+from sanitel.local_servers import Alertmanager
+
+REGISTRY = Registry.from_dict(CITY)
+
+
+def incident(alert_id: str, device_id: str = "WC-0001-OD-1", rule: str = "odor_nh3_high",
+             by: str | None = None) -> Incident:
+    device = REGISTRY.devices[device_id]
+    now = int(time.time() * 1000)
+    return Incident(alert_id, rule, "warning", ACKNOWLEDGED if by else FIRING, device.site.id,
+                    device.site.name, device_id, device.type, "nh3_ppm", 3.0, 2.0, now - 60_000,
+                    now, f"NH3 3 ppm above 2 ppm at {device.site.name}", by)
+
+
+def ids(am: Alertmanager) -> set[str]:
+    return {a["annotations"]["alert_id"] for a in am.alerts()}
+
+
+async def until(what: str, check: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def test_ha_pair_both_get_every_alert_even_the_one_that_came_late(
+        alertmanager: Alertmanager, tmp_path: Path) -> None:
+    late = Alertmanager(tmp_path / "late")  # its port is chosen, nothing listens yet
+    active = [incident("a1"), incident("a2", "TS-0001-OD-1")]
+    settings = AlertmanagerSettings(urls=[alertmanager.url, late.url], resend_s=1,
+                                    timeout_s=1)
+
+    async def scenario() -> None:
+        async with AlertmanagerNotifier(settings, GrafanaSettings(), lambda: REGISTRY,
+                                        lambda: list(active), tmp_path / "state") as notifier:
+            await until("the first has both", lambda: ids(alertmanager) == {"a1", "a2"})
+            assert notifier.failures >= 1  # the second did not answer
+            late.start()
+            try:
+                await until("the late one has both", lambda: ids(late) == {"a1", "a2"})
+            finally:
+                late.stop()
+
+    asyncio.run(scenario())
+
+
+def test_silence_extended_left_alone_once_ended_by_a_crew_and_remade_when_lost(
+        alertmanager: Alertmanager, tmp_path: Path) -> None:
+    state = AlertmanagerState(tmp_path / "state")
+    acked = AlertSnapshot.of_incident(incident("s1", by="crew-central"))
+    url = alertmanager.url
+
+    def active_silences() -> list[dict[str, Any]]:
+        """Not expired (a silence made at a `now` of the test's future is `pending`)."""
+        return [s for s in alertmanager.silences() if s["status"]["state"] != "expired"]
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(timeout=5) as client:
+            keeper = SilenceKeeper(client, url, state, silence_s=600)
+            now = int(time.time() * 1000)
+            await keeper.reconcile([acked], now)
+            first = state.silences(url)["s1"]
+            assert [s["id"] for s in active_silences()] == [first.silence_id]
+            await keeper.reconcile([acked], now + 100_000)  # 500 s left: nothing to do
+            assert state.silences(url)["s1"] == first
+            await keeper.reconcile([acked], now + 400_000)  # 200 s left: extended
+            extended = state.silences(url)["s1"]
+            assert extended.ends_ms == now + 1_000_000
+            [live] = active_silences()
+            assert live["id"] == extended.silence_id and live["createdBy"] == "crew-central"
+            assert abs(_ms(live["endsAt"]) - extended.ends_ms) < 1000
+
+            # Alertmanager lost its storage: the silence is made again
+            alertmanager.stop()
+            shutil.rmtree(alertmanager.data_dir / "data")
+            alertmanager.start()
+            await keeper.reconcile([acked], now + 800_000)
+            remade = state.silences(url)["s1"]
+            assert [s["id"] for s in active_silences()] == [remade.silence_id]
+
+            # a crew ends it early in Alertmanager's UI: it stays ended
+            httpx.delete(f"{url}/api/v2/silence/{remade.silence_id}").raise_for_status()
+            await keeper.reconcile([acked], now + 1_500_000)
+            assert active_silences() == [] and state.silences(url)["s1"].released
+            # the incident resolves: nothing of ours left, nothing touched
+            await keeper.reconcile([], now + 1_600_000)
+            assert state.silences(url) == {} and active_silences() == []
+
+    asyncio.run(scenario())
+    state.close()
+
+
+def _ms(text: str) -> int:
+    from ingest.alerts.alertmanager_payloads import ms_of
+
+    return ms_of(text)
+
+
+def test_payload_of_a_transfer_station_alert_with_a_dashboard_link() -> None:
+    snapshot = AlertSnapshot.of_incident(incident("p1", "TS-0001-ST-1", "battery_low"))
+    links = DashboardLinks("https://grafana.example/", dict(GrafanaSettings().site_dashboards))
+    body = postable(snapshot, REGISTRY, links, now_ms=snapshot.started_ms + 60_000,
+                    active_for_ms=240_000)
+    assert body["labels"]["site_kind"] == "transfer_station"
+    assert body["labels"]["district"] == "Chenghua"
+    link = httpx.URL(body["annotations"]["dashboard"])
+    assert link.path == "/d/sanitel-transfer-stations" and link.params["var-site"] == "TS-0001"
+    assert body["generatorURL"] == body["annotations"]["dashboard"]
+    assert _ms(body["endsAt"]) == snapshot.started_ms + 300_000
+
+
+def test_a_device_gone_from_the_registry_keeps_its_site_labels_or_says_unknown() -> None:
+    gone = AlertSnapshot.of_incident(incident("g1"))
+    registry = Registry.from_dict({"sites": [{**CITY["sites"][0], "devices": []}]})
+    assert labels(gone, registry)["district"] == "Jinjiang"
+    empty = Registry.from_dict({"sites": []})
+    assert labels(gone, empty)["district"] == "unknown"
+    assert labels(gone, empty)["site_kind"] == "unknown"
+
+
+def test_annotation_values() -> None:
+    assert [show(v) for v in (3.0, 3.25, None, False, True, "fault", 7)] == [
+        "3", "3.25", "", "false", "true", "fault", "7"]
+
+
+def test_dashboard_uids_are_those_the_dashboards_package_writes() -> None:
+    from dashboards import public_toilets, transfer_stations
+
+    assert GrafanaSettings().site_dashboards == {
+        public_toilets.KIND: public_toilets.UID, transfer_stations.KIND: transfer_stations.UID}
