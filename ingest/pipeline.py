@@ -16,10 +16,11 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from paho.mqtt.client import MQTTMessageInfo
 
+from devices.crews import Crews
 from devices.sites import Device, Registry
+from ingest.alerts.acks import ack_filters, is_ack_topic, parse_ack, refusal
 from ingest.deadletter import DeadLetters
 from ingest.influx_writer import open_writer
 from ingest.lineproto import point, reading_line, status_line
@@ -30,7 +31,7 @@ from ingest.settings import Settings
 from ingest.spool import Spool
 from ingest.stats import PipelineStats
 from ingest.store_stage import Batch, Store
-from ingest.topics import ACK_TOPIC, STATUS_FILTER, TELEMETRY_FILTER
+from ingest.topics import STATUS_FILTER, TELEMETRY_FILTER
 from ingest.validation import Validator
 
 if TYPE_CHECKING:
@@ -51,11 +52,13 @@ def now_ms() -> int:
 
 class Pipeline:
     def __init__(
-        self, settings: Settings, registry: Registry, alerts: AlertEngine | None = None
+        self, settings: Settings, registry: Registry, alerts: AlertEngine | None = None,
+        crews: Crews | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.alerts = alerts
+        self.crews = crews
         self.validator = Validator(registry, int(settings.pipeline.max_future_s * 1000))
         self.stats = PipelineStats(settings.pipeline.instance)
         self.batch = Batch()
@@ -79,7 +82,8 @@ class Pipeline:
         s = self.settings
         spool = Spool(s.spool_dir, s.spool.max_bytes)
         mqtt = s.mqtt if self._stores else s.mqtt.model_copy(update={"shared_group": None})
-        receiver = MqttReceiver(mqtt, [ACK_TOPIC], [TELEMETRY_FILTER, STATUS_FILTER])
+        acks = ack_filters(s.access.enabled)
+        receiver = MqttReceiver(mqtt, acks, [TELEMETRY_FILTER, STATUS_FILTER])
         # The hours each write touched are rolled up again (SPEC section 9).
         self.rollups = RollupTask(s) if self._stores and s.retention.rollups else None
         tracked = self.rollups.tracking if self.rollups else lambda writer: writer
@@ -148,7 +152,7 @@ class Pipeline:
         self.stats.received += 1
         self.stats.inflight += 1
         self.batch.arrivals.append(arrival)
-        if arrival.topic == ACK_TOPIC:
+        if is_ack_topic(arrival.topic):
             self._handle_ack(arrival)
             return
         try:
@@ -174,21 +178,16 @@ class Pipeline:
 
     def _handle_ack(self, arrival: Arrival) -> None:
         try:
-            body = orjson.loads(arrival.payload)
-            alert_id, by = body["alert_id"], body.get("by") or "unknown"
-            if not isinstance(alert_id, str) or not isinstance(by, str):
-                raise TypeError
-        except orjson.JSONDecodeError:
-            self._reject(RejectReason.MALFORMED_JSON, "an ack must be JSON", arrival)
-            return
-        except (KeyError, TypeError, AttributeError):
-            self._reject(
-                RejectReason.SCHEMA_INVALID,
-                'an ack is {"alert_id": "<string>", "by": "<string>"}', arrival,
-            )
+            ack = parse_ack(arrival.topic, arrival.payload)
+        except Rejected as rejected:
+            self._reject(rejected.reason, rejected.detail, arrival)
             return
         if self.alerts is not None:
-            self._emit(self.alerts.on_ack(alert_id, by, now_ms()))
+            why = refusal(ack, self.alerts.site_of(ack.alert_id), self.registry, self.crews)
+            if why is not None:
+                log.warning(why)
+                return
+            self._emit(self.alerts.on_ack(ack.alert_id, ack.by, now_ms()))
 
     def _reject(self, reason: RejectReason, detail: str, arrival: Arrival) -> None:
         self.stats.rejected += 1

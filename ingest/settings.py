@@ -175,6 +175,15 @@ class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class AccessSettings(_Section):
+    #: The broker enforces the accounts of `sanitel access init` (SPEC section 8): acks
+    #: are taken only from `sanitation/v1/_ack/{crew}`, not from the v1 topic `.../_ack`.
+    enabled: bool = False
+    #: `credentials.csv` of `sanitel access init`: ingest connects as its `ingest` row when
+    #: mqtt.username is unset; `sanitel alerts ack --crew NAME` as that crew's row.
+    credentials: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SANITEL_",
@@ -188,6 +197,8 @@ class Settings(BaseSettings):
 
     registry: Path = SHIPPED_CONFIG / "registry.yaml"
     alerts: Path = SHIPPED_CONFIG / "alerts.yaml"
+    #: Crews and their districts (SPEC section 8): who may acknowledge which alerts.
+    crews: Path = SHIPPED_CONFIG / "crews.yaml"
     data_dir: Path = Path("sanitel-data")
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
@@ -211,6 +222,7 @@ class Settings(BaseSettings):
         return city_zone(self.timezone)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from devices.credentials import CredentialsError, find_account, read_credentials
+from devices.crews import Crews, CrewsError
 from devices.sites import Registry, RegistryError
 from ingest.http_endpoints import HttpEndpointError
 from ingest.settings import Settings
@@ -58,16 +60,41 @@ def ingest(
 
     Serves /healthz, /readyz and /metrics on http.host:http.port; SIGHUP (or `sanitel
     reload`) reloads the registry and the alert rules."""
-    settings = load_settings(config)
+    settings = with_account(load_settings(config), "ingest")
     if log_format not in (None, "text", "json"):
         fail(f"--log-format {log_format!r}: expected text or json")
     registry = load_registry(settings)
+    crews = load_crews(settings)
     setup_logging(verbose, (log_format or settings.log.format) == "json", settings.log.level)
     engine = open_alerts(settings, registry) if settings.pipeline.role != "store" else None
     try:
-        asyncio.run(_run_ingest(settings, registry, engine))
+        asyncio.run(_run_ingest(settings, registry, engine, crews))
     except HttpEndpointError as exc:
         fail(str(exc))
+
+
+def load_crews(settings: Settings) -> Crews:
+    try:
+        return Crews.load(settings.crews)
+    except CrewsError as exc:
+        fail(f"{exc} (configuration key crews / SANITEL_CREWS)")
+
+
+def with_account(settings: Settings, role: str, username: str | None = None) -> Settings:
+    """The settings with the broker account of `access.credentials` (SPEC section 8) when
+    that file is set and mqtt.username is not."""
+    path = settings.access.credentials
+    if path is None or (settings.mqtt.username and role == "ingest"):
+        return settings
+    try:
+        account = find_account(read_credentials(path), role, username)  # type: ignore[arg-type]
+    except CredentialsError as exc:
+        fail(f"{exc} (configuration key access.credentials / SANITEL_ACCESS__CREDENTIALS)")
+    from pydantic import SecretStr
+
+    mqtt = settings.mqtt.model_copy(
+        update={"username": account.username, "password": SecretStr(account.password)})
+    return settings.model_copy(update={"mqtt": mqtt})
 
 
 def open_alerts(settings: Settings, registry: Registry) -> AlertEngine:
@@ -82,7 +109,7 @@ def open_alerts(settings: Settings, registry: Registry) -> AlertEngine:
 
 
 async def _run_ingest(
-    settings: Settings, registry: Registry, engine: AlertEngine | None
+    settings: Settings, registry: Registry, engine: AlertEngine | None, crews: Crews
 ) -> None:
     from ingest.pipeline import Pipeline, describe
     from ingest.service import ServiceEdge
@@ -91,7 +118,7 @@ async def _run_ingest(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    pipeline = Pipeline(settings, registry, engine)
+    pipeline = Pipeline(settings, registry, engine, crews)
 
     async def announce() -> None:
         await started.wait()
@@ -152,6 +179,12 @@ def _mount_reload() -> None:
     app.command("reload", help="Reload the registry and alert rules of a running ingest.")(reload)
 
 
+def _mount_access() -> None:
+    from sanitel.access.cli import app as access_app
+
+    app.add_typer(access_app, name="access", help="Broker accounts and ACLs (SPEC section 8).")
+
+
 def _mount_demo() -> None:
     from sanitel.demo import demo
 
@@ -169,7 +202,7 @@ def _mount_report() -> None:
 _SUBCOMMANDS = {
     "simulate": _mount_simulate, "alerts": _mount_alerts, "dashboards": _mount_dashboards,
     "demo": _mount_demo, "report": _mount_report, "devices": _mount_devices,
-    "influx": _mount_influx, "reload": _mount_reload,
+    "influx": _mount_influx, "reload": _mount_reload, "access": _mount_access,
 }
 
 

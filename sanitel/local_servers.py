@@ -120,23 +120,35 @@ class LocalServer:
 @dataclass
 class Mosquitto(LocalServer):
     name: str = "mosquitto"
+    #: More configuration lines, e.g. those of `sanitel access init` (access control on).
+    extra_conf: str = ""
+
+    def reload(self) -> None:
+        """SIGHUP: mosquitto reads its password and ACL files again."""
+        self._running().send_signal(signal.SIGHUP)
 
     def command(self) -> list[str]:
         conf = self.data_dir / "mosquitto.conf"
+        anonymous = "" if "allow_anonymous" in self.extra_conf else "allow_anonymous true\n"
+        # mosquitto 2.0.11 with an unlimited queue (0) drops a client's connection after
+        # refusing it a QoS 1 publish by ACL; with access control on, a bound far above any
+        # backlog we hold keeps the client connected (and told "not authorized").
+        queued = 10_000_000 if "acl_file" in self.extra_conf else 0
         conf.write_text(
             f"listener {self.port} {self.host}\n"
-            "allow_anonymous true\n"
+            f"{anonymous}"
             # Run as whoever started us: as root, mosquitto would otherwise become user
             # `mosquitto` and could not write its persistence file in our data directory.
             f"user {getpass.getuser()}\n"
             "persistence true\n"
             f"persistence_location {self.data_dir}/\n"
             # A persistent session must hold every reading while ingest is away.
-            "max_queued_messages 0\n"
+            f"max_queued_messages {queued}\n"
             "max_queued_bytes 0\n"
             "max_inflight_messages 0\n"
             "set_tcp_nodelay true\n"
             "log_type error\nlog_type warning\n"
+            f"{self.extra_conf}"
         )
         return [find_binary("mosquitto", "/usr/sbin/mosquitto"), "-c", str(conf)]
 

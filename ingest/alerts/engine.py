@@ -176,6 +176,11 @@ class AlertEngine:
         self._save([incident], {}, events)
         return events
 
+    def site_of(self, alert_id: str) -> str | None:
+        """The site of an open incident (None when no such incident is open)."""
+        entry = self._open.get(alert_id)
+        return None if entry is None else entry[2].site_id
+
     def on_ack(self, alert_id: str, by: str, now_ms: int) -> list[AlertEvent]:
         entry = self._open.get(alert_id)
         if entry is None or entry[2].state == ACKNOWLEDGED:

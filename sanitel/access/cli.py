@@ -1,0 +1,64 @@
+"""`sanitel access init --out DIR`: broker accounts and ACLs (SPEC section 8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from devices.credentials import CredentialsError
+from devices.crews import Crews, CrewsError
+from devices.sites import Registry, RegistryError
+from sanitel.access.accounts import AccountError
+from sanitel.access.build import init_access
+from sanitel.access.files import AccessFileError
+from sanitel.cli_support import ConfigOption, fail, load_settings
+
+app = typer.Typer(help="Broker accounts and ACLs for mosquitto 2.x.", no_args_is_help=True)
+COMMAND = "sanitel access"
+
+
+@app.command("init")
+def init(
+    out: Annotated[Path, typer.Option("--out", help="Folder for mosquitto.conf, passwd, acl, "
+                                      "credentials.csv (created 0700 when missing).")],
+    registry: Annotated[Path | None, typer.Option(
+        help="Registry YAML [default: the configuration's `registry`].")] = None,
+    crews: Annotated[Path | None, typer.Option(
+        help="Crews YAML, a list of {name, districts} [default: the configuration's `crews`, "
+        "config/crews.yaml].")] = None,
+    gateways: Annotated[bool | None, typer.Option(
+        "--gateways/--no-gateways", help="One account per site, <site_id>-gw, for a site "
+        "gateway [default: as the previous run in --out; none on the first].")] = None,
+    rotate: Annotated[list[str] | None, typer.Option(
+        help="Give this account a new password (repeatable).", metavar="USERNAME")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the broker's accounts and ACLs for every device, the pipeline and the crews.
+
+    Run it as the broker's user. A re-run keeps existing passwords, adds new accounts and
+    removes gone ones; send mosquitto SIGHUP to apply. Passwords go only to
+    credentials.csv (0600), never to the terminal.
+    """
+    settings = load_settings(config, COMMAND)
+    try:
+        city = Registry.load(registry or settings.registry)
+        teams = Crews.load(crews or settings.crews)
+        plan = init_access(out, city, teams, gateways=gateways, rotate=rotate)
+    except (RegistryError, CrewsError, CredentialsError, AccountError, AccessFileError) as exc:
+        fail(str(exc), 2, COMMAND)
+    roles: dict[str, int] = {}
+    for account in plan.accounts:
+        roles[account.role] = roles.get(account.role, 0) + 1
+    counts = ", ".join(f"{n} {role}" for role, n in roles.items())
+    typer.echo(f"{len(plan.accounts)} accounts ({counts}) in {out.resolve()}")
+    for what, names in (("added", plan.added), ("removed", plan.removed),
+                        ("new password", plan.rotated)):
+        if names:
+            shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10
+                                              else "")
+            typer.echo(f"  {what}: {shown}")
+    typer.echo(f"passwords: {(out / 'credentials.csv').resolve()} (mode 0600; keep it secret)")
+    typer.echo(f"broker: add {(out / 'mosquitto.conf').resolve()}'s lines to its listener, "
+               "then reload it: kill -HUP <mosquitto pid>")
