@@ -4,6 +4,7 @@ the real Alertmanager, and routing a district's alerts to that district's crew o
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -128,3 +129,26 @@ def test_a_district_alert_reaches_its_crew_and_no_other(
         "/crews/crew-central", "/crews/crew-north", "/duty-phone"}
     assert others == set(), f"alerts went to {others}"
     assert EXAMPLE_BASE not in alertmanager.config
+
+
+def test_the_wechat_and_email_example_of_the_docs_is_valid(tmp_path: Path) -> None:
+    page = (ROOT / "docs" / "alertmanager.md").read_text()
+    section = page.split("## 4. WeChat Work and email", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert "wechat_configs" in example and "email_configs" in example
+    path = tmp_path / "example.yml"
+    path.write_text(example)
+    amtool = shutil.which("amtool") or "/usr/bin/amtool"
+    result = subprocess.run([amtool, "check-config", str(path)], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # the shipped routing with two crews' webhooks swapped for them, as the docs tell
+    config = yaml.safe_load(SHIPPED.read_text())
+    swapped = {r["name"]: r for r in yaml.safe_load(example)["receivers"]}
+    config["receivers"] = [swapped.get(r["name"], r) for r in config["receivers"]]
+    config["global"] = yaml.safe_load(example)["global"]
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run([amtool, "check-config", str(path)], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "wechat_configs" in path.read_text() and "crew-south" in path.read_text()
