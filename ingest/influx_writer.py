@@ -1,8 +1,10 @@
 """Writing line protocol to InfluxDB, through the 1.x API or the v2 write API (SPEC section 5).
 
-A writer answers a body of points in one of three ways: written; `WriteUnavailable`
-(connection refused, timeout, 5xx, 429: try again later, keep the points); or
-`WriteRejected` (HTTP 400: InfluxDB refuses the points as invalid; retrying will not help).
+A writer answers a body of points in one of these ways: written; `WriteUnavailable`
+(connection refused, timeout, 5xx, 408, 429: try again later, keep the points), of which
+`CredentialsRefused` (401/403: kept until an operator fixes the credential); or
+`WriteRejected` (400, 422 and any other 4xx: these points will never be taken as they
+are), of which `BodyTooLarge` (413: split the body until it fits).
 """
 
 from __future__ import annotations
@@ -23,8 +25,16 @@ class WriteUnavailable(Exception):
     """InfluxDB cannot take the points now; they are kept and retried."""
 
 
+class CredentialsRefused(WriteUnavailable):
+    """InfluxDB refuses our credentials (HTTP 401/403); the points wait until they are fixed."""
+
+
 class WriteRejected(Exception):
-    """InfluxDB refuses the points as invalid (HTTP 400); retrying would not help."""
+    """InfluxDB refuses these points (HTTP 400, 422, other 4xx); retrying would not help."""
+
+
+class BodyTooLarge(WriteRejected):
+    """InfluxDB refuses the body as too large (HTTP 413); a smaller one may be taken."""
 
 
 class InfluxWriter(Protocol):
@@ -35,14 +45,20 @@ class InfluxWriter(Protocol):
     async def write(self, body: bytes) -> None: ...
 
 
-def _raise_for(status: int, text: str, where: str) -> None:
+#: 4xx answers about the server or the connection, not about the points in the body:
+#: every body would get them (404: no such database or endpoint), so retry, keeping them.
+_RETRIED_4XX = frozenset({404, 408, 425, 429})
+
+
+def _raise_for(status: int, text: str, where: str, size: int) -> None:
     if status < 300:
         return
-    if status in (400, 422):
-        raise WriteRejected(f"{where} refused the points (HTTP {status}): {text[:300]}")
+    if status == 413:
+        raise BodyTooLarge(f"{where} refused a body of {size} bytes as too large (HTTP 413)")
     if status in (401, 403):
-        # A credentials problem is an operator's to fix; keep the points meanwhile.
-        log.error("%s refused our credentials (HTTP %s): %s", where, status, text[:200])
+        raise CredentialsRefused(f"{where} refused our credentials (HTTP {status}): {text[:200]}")
+    if 400 <= status < 500 and status not in _RETRIED_4XX:
+        raise WriteRejected(f"{where} refused the points (HTTP {status}): {text[:300]}")
     raise WriteUnavailable(f"{where} answered HTTP {status}: {text[:300]}")
 
 
@@ -93,7 +109,8 @@ class V1Writer:
         if response.status_code == 404 and "database not found" in response.text:
             await self._create_database()
             raise WriteUnavailable(f"database {self._settings.database!r} was missing")
-        _raise_for(response.status_code, response.text, f"InfluxDB at {self._settings.url}")
+        _raise_for(response.status_code, response.text, f"InfluxDB at {self._settings.url}",
+                   len(body))
 
 
 class V2Writer:
@@ -125,6 +142,7 @@ class V2Writer:
         await asyncio.to_thread(self._write, body)
 
     def _write(self, body: bytes) -> None:
+        import urllib3
         from influxdb_client.domain.write_precision import WritePrecision
         from influxdb_client.rest import ApiException
 
@@ -135,8 +153,8 @@ class V2Writer:
                 write_precision=WritePrecision.MS,  # type: ignore[arg-type]
             )
         except ApiException as exc:
-            _raise_for(exc.status or 500, str(exc.body or exc.reason), where)
-        except Exception as exc:  # urllib3 connection errors, timeouts
+            _raise_for(exc.status or 500, str(exc.body or exc.reason), where, len(body))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # connection errors, timeouts
             raise WriteUnavailable(f"{where}: {exc!r}") from None
 
 

@@ -98,6 +98,7 @@ class Pipeline:
             self.store = Store(
                 writer, spool, s.spool, self._ack, self._storage_rejected,
                 s.pipeline.max_pending_batches, self._batch_stored,
+                max_points=s.influx.batch_size, max_bytes=s.influx.max_body_bytes,
             )
             async with asyncio.TaskGroup() as tasks:
                 writing = tasks.create_task(self.store.run())

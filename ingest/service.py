@@ -145,7 +145,7 @@ class ServiceEdge:
             started=True,
             subscribed=p.rx.connected.is_set(),
             influx_unavailable=store.influx_unavailable,
-            credentials_refused=bool(getattr(store, "credentials_refused", False)),
+            credentials_refused=store.credentials_refused,
             spool_bytes=store.spool.bytes,
             spool_max_bytes=store.spool.max_bytes,
             paused=store.figures.paused,

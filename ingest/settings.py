@@ -78,6 +78,9 @@ class InfluxSettings(_Section):
     password: SecretStr | None = None
     #: Points per write, and the longest a point waits for its batch.
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5_000
+    #: The most bytes one write carries (InfluxDB's `max-body-size`, a proxy's limit):
+    #: a batch is written in as many requests as it takes. A 413 lowers it further.
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 5_000_000
     flush_interval_ms: Annotated[int, Field(ge=1, le=60_000)] = 200
     timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
     #: Create the database on start (v1 API) when it is missing.

@@ -61,13 +61,7 @@ class Spool:
             )
         path = self.directory / f"{self._next:020d}{SUFFIX}"
         self._next += 1
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.rename(path)
-        self._fsync_dir()
+        self._write_durably(path, body)
         self._files.append(path)
         self._sizes[path] = len(body)
         self.bytes += len(body)
@@ -78,10 +72,33 @@ class Spool:
         path = self._files[0]
         return path, path.read_bytes()
 
+    def replace(self, path: Path, body: bytes) -> None:
+        """Durably put `body` in place of the batch at `path`, keeping its place in line."""
+        self._write_durably(path, body)
+        self.bytes += len(body) - self._sizes[path]
+        self._sizes[path] = len(body)
+
+    def set_aside(self, path: Path) -> Path:
+        """Move a batch that cannot be read out of line (renamed `*.unreadable`)."""
+        aside = path.with_suffix(".unreadable")
+        path.rename(aside)
+        self._files.remove(path)
+        self.bytes -= self._sizes.pop(path)
+        return aside
+
     def remove(self, path: Path) -> None:
         path.unlink(missing_ok=True)
         self._files.remove(path)
         self.bytes -= self._sizes.pop(path)
+
+    def _write_durably(self, path: Path, body: bytes) -> None:
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.rename(path)
+        self._fsync_dir()
 
     def _fsync_dir(self) -> None:
         fd = os.open(self.directory, os.O_RDONLY)

@@ -33,7 +33,7 @@ class PipelineStats:
         interval = max(now - self._last_time, 1e-6)
         totals = {
             "received": self.received, "stored": store.stored, "rejected": self.rejected,
-            "alerts": self.alerts,
+            "alerts": self.alerts, "credentials_refusals": store.credentials_refusals,
             **{f"rejected_{reason}": self.rejected_by_reason[reason] for reason in RejectReason},
         }
         deltas = {key: value - self._last.get(key, 0) for key, value in totals.items()}
@@ -53,6 +53,7 @@ class PipelineStats:
                 "spool_bytes": spool_bytes,
                 "spool_batches": spool_batches,
                 "paused": store.paused,
+                "credentials_refused": store.credentials_refused,
             },
             now_ms,
         )

@@ -1,8 +1,13 @@
 """The store stage: batches of points into InfluxDB, or into the spool while it is away.
 
 A batch's messages are acknowledged to the broker only once its points are in InfluxDB
-or durably in the spool. Points that InfluxDB refuses as invalid are found by halving
-the batch and dead-lettered one by one as `storage_rejected`, never retried forever.
+or durably in the spool. A batch is written in pieces bounded by points and by bytes.
+Points that InfluxDB refuses (400, other 4xx, 413 for one point alone) are found by
+halving the piece and dead-lettered one by one as `storage_rejected`, never retried
+forever, so that they never hold up the batches behind them. When InfluxDB goes away
+part way, only what is not yet stored or dead-lettered goes to the spool. Refused
+credentials (401/403) keep the points in the spool, logged once per outage and shown
+in `figures` until a write succeeds.
 """
 
 from __future__ import annotations
@@ -13,11 +18,19 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from paho.mqtt.client import MQTTMessageInfo
 
+from ingest import spool_record
 from ingest.durations import DurationHistogram
-from ingest.influx_writer import InfluxWriter, WriteRejected, WriteUnavailable
+from ingest.influx_writer import (
+    BodyTooLarge,
+    CredentialsRefused,
+    InfluxWriter,
+    WriteRejected,
+    WriteUnavailable,
+)
 from ingest.lineproto import join_lines
 from ingest.receiver import Arrival
 from ingest.rejects import RejectReason
@@ -57,6 +70,10 @@ class StoreFigures:
     storage_rejected: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     paused: bool = False
+    #: InfluxDB refuses our credentials (401/403) now; readings wait in the spool.
+    credentials_refused: bool = False
+    #: Writes refused for credentials, since start.
+    credentials_refusals: int = 0
     #: Points written from the spool after an outage (SPEC section 10: the replay rate).
     replayed: int = 0
     write_seconds: DurationHistogram = field(default_factory=DurationHistogram)
@@ -67,6 +84,23 @@ class StoreFigures:
     spool_error: str = ""
 
 
+def pieces(lines: list[str], max_points: int, max_bytes: int) -> list[tuple[int, int]]:
+    """Index ranges of `lines`, in order, each at most `max_points` lines and (unless one
+    line alone is bigger) `max_bytes` bytes once joined."""
+    if len(lines) <= max_points and sum(map(len, lines)) + len(lines) <= max_bytes // 4:
+        return [(0, len(lines))]  # surely small enough (a character is at most 4 bytes)
+    ranges: list[tuple[int, int]] = []
+    start, size = 0, 0
+    for index, line in enumerate(lines):
+        length = len(line.encode()) + 1
+        if index > start and (index - start >= max_points or size + length > max_bytes + 1):
+            ranges.append((start, index))
+            start, size = index, 0
+        size += length
+    ranges.append((start, len(lines)))
+    return ranges
+
+
 class Store:
     """`run()` takes batches from `queue`; `replay()` drains the spool in order."""
 
@@ -74,6 +108,7 @@ class Store:
         self, writer: InfluxWriter, spool: Spool, settings: SpoolSettings,
         ack: Callable[[list[Arrival]], None], reject_point: RejectPoint, max_pending: int,
         stored: Callable[[Batch], None] = lambda batch: None,
+        max_points: int = 5_000, max_bytes: int = 5_000_000,
     ) -> None:
         self._writer = writer
         self.spool = spool
@@ -85,7 +120,9 @@ class Store:
         self.figures = StoreFigures()
         self._spooled = asyncio.Event()
         self._drained = asyncio.Event()
-        self._outage_logged = False
+        self.max_points, self.max_bytes = max_points, max_bytes
+        #: What kind of outage was last logged ("down", "credentials"), None while writing.
+        self._outage: str | None = None
         if spool:
             log.info("spool holds %d batches (%d bytes) from before; replaying",
                      spool.batches, spool.bytes)
@@ -98,38 +135,67 @@ class Store:
             self._ack(batch.arrivals)
             self._stored(batch)
 
+    @property
+    def credentials_refused(self) -> bool:
+        """InfluxDB refuses our credentials now (401/403; `/readyz` says so)."""
+        return self.figures.credentials_refused
+
     async def _deliver(self, batch: Batch) -> None:
         if not batch.lines:
             return
+        done = 0
         if not self.spool:
-            try:
-                await self._write_checked(batch.lines, batch.origins)
+            done = await self._write_all(batch.lines, batch.origins)
+            if done == len(batch.lines):
                 return
-            except WriteUnavailable as exc:
-                self._log_outage(exc)
-        await self._spool_append(join_lines(batch.lines), len(batch.lines))
+        lines, origins = batch.lines[done:], batch.origins[done:]
+        await self._spool_append(spool_record.encode(lines, origins), len(lines))
 
-    async def _write_checked(self, lines: list[str], origins: list[Arrival | None]) -> None:
-        """Write, halving on HTTP 400 until each refused point stands alone."""
-        started = time.monotonic()
-        try:
-            await self._writer.write(join_lines(lines))
-        except WriteRejected as exc:
-            if len(lines) == 1:
-                self.figures.storage_rejected += 1
-                self._reject_point(f"{exc} (point: {lines[0][:200]})", origins[0])
-                return
-            half = len(lines) // 2
-            await self._write_checked(lines[:half], origins[:half])
-            await self._write_checked(lines[half:], origins[half:])
-            return
-        elapsed = time.monotonic() - started
-        self.figures.latencies_ms.append(elapsed * 1000)
-        self.figures.write_seconds.observe(elapsed)
-        self.figures.stored += len(lines)
-        if self._outage_logged:
+    async def _write_all(self, lines: list[str], origins: list[Arrival | None]) -> int:
+        """Write in bounded pieces, halving a refused piece until each refused point stands
+        alone (and is dead-lettered). Returns how many lines, from the start, are done:
+        all of them unless InfluxDB became unavailable, which is logged."""
+        todo = pieces(lines, self.max_points, self.max_bytes)[::-1]
+        while todo:
+            start, end = todo.pop()
+            body = join_lines(lines[start:end])
+            began = time.monotonic()
+            try:
+                await self._writer.write(body)
+            except WriteUnavailable as exc:
+                self._unavailable(exc)
+                return start
+            except WriteRejected as exc:
+                if isinstance(exc, BodyTooLarge):
+                    self._lower_max_bytes(len(body))
+                if end - start == 1:
+                    self.figures.storage_rejected += 1
+                    self._reject_point(f"{exc} (point: {lines[start][:200]})", origins[start])
+                else:
+                    middle = (start + end) // 2
+                    todo += [(middle, end), (start, middle)]
+                continue
+            self._written(end - start, began)
+        return len(lines)
+
+    def _written(self, count: int, began: float) -> None:
+        figures = self.figures
+        elapsed = time.monotonic() - began
+        figures.latencies_ms.append(elapsed * 1000)
+        figures.write_seconds.observe(elapsed)
+        figures.stored += count
+        if self._outage is not None:
             log.info("InfluxDB takes writes again")
-            self._outage_logged = False
+            self._outage = None
+            figures.credentials_refused = False
+
+    def _lower_max_bytes(self, refused: int) -> None:
+        limit = max(refused // 2, 1)
+        if limit < self.max_bytes:
+            log.warning("InfluxDB refused a body of %d bytes as too large (HTTP 413); writing "
+                        "at most %d bytes per request from now on (set influx.max_body_bytes "
+                        "below the server's limit)", refused, limit)
+            self.max_bytes = limit
 
     async def _spool_append(self, body: bytes, count: int) -> None:
         while True:
@@ -173,31 +239,54 @@ class Store:
                 self._drained.set()
                 continue
             path, body = oldest
-            lines = body.decode().split("\n")
-            try:
-                await self._write_checked(lines, [None] * len(lines))
-            except WriteUnavailable as exc:
-                self._log_outage(exc)
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                delay = min(delay * 2, self._settings.retry_max_s)
+            if await self._replay_one(path, body):
+                delay = self._settings.retry_min_s
                 continue
-            delay = self._settings.retry_min_s
-            self.figures.replayed += len(lines)
-            await asyncio.to_thread(self.spool.remove, path)
-            self._drained.set()
-            if not self.spool:
-                log.info("spool replayed; writing directly again")
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, self._settings.retry_max_s)
+
+    async def _replay_one(self, path: Path, body: bytes) -> bool:
+        """Write one spooled batch; False (keeping what is left of it) if InfluxDB is away."""
+        try:
+            lines, origins = spool_record.decode(body, str(path))
+        except spool_record.SpoolRecordError as exc:
+            aside = await asyncio.to_thread(self.spool.set_aside, path)
+            log.error("%s; moved it aside to %s and went on with the next", exc, aside)
+            return True
+        done = await self._write_all(lines, origins)
+        if done < len(lines):
+            if done:  # keep only what is not yet stored or dead-lettered
+                rest = spool_record.encode(lines[done:], origins[done:])
+                await asyncio.to_thread(self.spool.replace, path, rest)
+            return False
+        self.figures.replayed += len(lines)
+        await asyncio.to_thread(self.spool.remove, path)
+        self._drained.set()
+        if not self.spool:
+            log.info("spool replayed; writing directly again")
+        return True
 
     @property
     def influx_unavailable(self) -> bool:
         """Since the last failed write, no write has succeeded."""
-        return self._outage_logged
+        return self._outage is not None
 
-    def _log_outage(self, exc: Exception) -> None:
-        self.figures.last_error, self.figures.last_error_at = str(exc), time.time()
-        if not self._outage_logged:
+    def _unavailable(self, exc: WriteUnavailable) -> None:
+        """Said once per outage, and again when its kind changes (down, credentials)."""
+        figures = self.figures
+        figures.last_error, figures.last_error_at = str(exc), time.time()
+        refused = isinstance(exc, CredentialsRefused)
+        figures.credentials_refused = refused
+        figures.credentials_refusals += refused
+        kind = "credentials" if refused else "down"
+        if self._outage == kind:
+            return
+        self._outage = kind
+        if refused:
+            log.error("%s; keeping readings in the spool %s until the credential "
+                      "(influx.username/password or token) is fixed", exc, self.spool.directory)
+        else:
             log.warning("InfluxDB unavailable (%s); spooling to %s", exc, self.spool.directory)
-            self._outage_logged = True
 
 
 __all__ = ["Batch", "RejectReason", "Store", "StoreFigures"]

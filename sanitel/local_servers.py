@@ -157,6 +157,11 @@ class Mosquitto(LocalServer):
 class Influxd(LocalServer):
     name: str = "influxd"
     rpc_port: int = field(default_factory=free_port)
+    #: InfluxDB's `[http] max-body-size`: bigger write bodies get HTTP 413 (None: its default).
+    max_body_size: int | None = None
+    #: `[http] auth-enabled`; `admin` is created at the first start and used by `query`.
+    auth_enabled: bool = False
+    admin: tuple[str, str] = ("admin", "sanitel-admin")
 
     @property
     def url(self) -> str:
@@ -171,7 +176,9 @@ class Influxd(LocalServer):
             f'[data]\n  dir = "{d}/data"\n  wal-dir = "{d}/wal"\n  query-log-enabled = false\n'
             '[monitor]\n  store-enabled = false\n'
             f'[http]\n  bind-address = "{self.host}:{self.port}"\n  log-enabled = false\n'
-            '[logging]\n  level = "warn"\n'
+            f"  auth-enabled = {'true' if self.auth_enabled else 'false'}\n"
+            + (f"  max-body-size = {self.max_body_size}\n" if self.max_body_size else "")
+            + '[logging]\n  level = "warn"\n'
             '[continuous_queries]\n  enabled = false\n'
         )
         return [find_binary("influxd", "/usr/bin/influxd"), "run", "-config", str(conf)]
@@ -182,15 +189,26 @@ class Influxd(LocalServer):
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.url}/ping", timeout=1).status_code == 204:
+                    self._create_admin()
                     return
             time.sleep(0.05)
         raise ServerError(f"influxd at {self.url} does not answer /ping; see {self.log_path}")
 
+    def _create_admin(self) -> None:
+        """With auth on, the admin user (InfluxDB lets anyone create the first one)."""
+        if not self.auth_enabled:
+            return
+        user, password = self.admin
+        statement = f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES"
+        # Without credentials: it is allowed only while no user exists (the first start).
+        httpx.post(f"{self.url}/query", data={"q": statement}, timeout=30)
+
     def query(self, q: str, db: str = "sanitation", epoch: str = "ms") -> dict[str, Any]:
         """Run InfluxQL; returns the JSON of /query (raises on an HTTP error)."""
-        response = httpx.post(
-            f"{self.url}/query", data={"q": q, "db": db, "epoch": epoch}, timeout=30
-        )
+        # InfluxDB 1.x reads `u` and `p` from the URL only, not from a form body.
+        auth = {"u": self.admin[0], "p": self.admin[1]} if self.auth_enabled else {}
+        response = httpx.post(f"{self.url}/query", params=auth,
+                              data={"q": q, "db": db, "epoch": epoch}, timeout=30)
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
