@@ -141,6 +141,12 @@ class PipelineCollector(Collector):
                                    ("dropped", hooks.dropped)):
                 family.add_metric([outcome], value)
             yield family
+        manager = p.alertmanager
+        if manager is not None:
+            yield _counter("sanitel_alertmanager_alerts_sent_total",
+                           "Alerts POSTed to Alertmanager (re-sends included).", manager.sent)
+            yield _counter("sanitel_alertmanager_failures_total",
+                           "POSTs to Alertmanager that failed (retried).", manager.failures)
 
     def _alerts(self) -> Iterator[Metric]:
         engine = self._pipeline.alerts

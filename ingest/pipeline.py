@@ -73,6 +73,10 @@ class Pipeline:
     def webhooks(self) -> WebhookNotifier | None:
         return self._hooks
 
+    @property
+    def alertmanager(self) -> AlertmanagerNotifier | None:
+        return self._alertmanager
+
     def use_registry(self, registry: Registry) -> None:
         """Check every message from now on against `registry` (a reload, SPEC section 10)."""
         self.registry = registry

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import orjson
 
 STARTING = "starting"
+STOPPING = "stopping"
 BROKER_UNAVAILABLE = "broker_unavailable"
 INFLUXDB_UNAVAILABLE = "influxdb_unavailable"
 INFLUXDB_CREDENTIALS_REFUSED = "influxdb_credentials_refused"
@@ -29,6 +30,8 @@ class Conditions:
     """What readiness depends on, read from the running pipeline."""
 
     started: bool
+    #: SIGTERM received: draining, taking no more messages.
+    stopping: bool = False
     subscribed: bool = False
     influx_unavailable: bool = False
     credentials_refused: bool = False
@@ -59,6 +62,9 @@ def assess(c: Conditions) -> Readiness:
     reasons: list[str] = []
     warnings: list[str] = []
     detail: dict[str, str] = {}
+    if c.stopping:
+        reasons.append(STOPPING)
+        detail[STOPPING] = "stopping: storing what it holds, taking no more messages"
     if not c.subscribed:
         reasons.append(BROKER_UNAVAILABLE)
         detail[BROKER_UNAVAILABLE] = "not connected and subscribed to the MQTT broker"

@@ -14,9 +14,10 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -48,7 +49,7 @@ class ServiceEdge:
         self.reloader = ConfigReloader(pipeline, settings.registry, settings.alerts)
         self._metrics = metrics_registry(pipeline, self.reloader)
         self._http: HttpEndpoints | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._pid_file = pid_file(settings)
 
     async def __aenter__(self) -> Self:
@@ -65,12 +66,12 @@ class ServiceEdge:
         self._write_pid_file()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
-        self._tasks.append(asyncio.create_task(self._announce_ready()))
-        self._tasks.append(asyncio.create_task(self._announce_stopping()))
+        self._spawn(self._announce_ready())
+        self._spawn(self._announce_stopping())
         interval = systemd.watchdog_interval_s()
         if interval is not None:
             log.info("systemd watchdog: pinging every %.1f s", interval)
-            self._tasks.append(asyncio.create_task(systemd.keep_watchdog(interval)))
+            self._spawn(systemd.keep_watchdog(interval))
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
@@ -78,9 +79,10 @@ class ServiceEdge:
         if not self._stop.is_set():
             systemd.notify("STOPPING=1")
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._http is not None:
             await self._http.__aexit__(et, e, tb)
         with contextlib.suppress(OSError):
@@ -104,10 +106,15 @@ class ServiceEdge:
 
     def _on_sighup(self) -> None:
         log.info("SIGHUP: reloading %s and %s", self._settings.registry, self._settings.alerts)
-        self._tasks.append(asyncio.create_task(self._reload_quietly()))
+        self._spawn(self._reload_quietly())
 
     async def _reload_quietly(self) -> None:
         await self.reloader.reload()  # logs its outcome
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _write_pid_file(self) -> None:
         try:
@@ -143,6 +150,7 @@ class ServiceEdge:
         store = p.store
         return Conditions(
             started=True,
+            stopping=self._stop.is_set(),
             subscribed=p.rx.connected.is_set(),
             influx_unavailable=store.influx_unavailable,
             credentials_refused=store.credentials_refused,

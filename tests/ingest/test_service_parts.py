@@ -178,3 +178,9 @@ def test_unwritable_spool_is_not_ready() -> None:
                                 spool_error="[Errno 28] No space left on device"))
     assert verdict.reasons == ["influxdb_unavailable", "spool_unwritable"]
     assert "No space left" in verdict.detail["spool_unwritable"]
+
+
+def test_stopping_is_not_ready() -> None:
+    verdict = assess(Conditions(started=True, stopping=True, subscribed=True,
+                                spool_max_bytes=MiB))
+    assert not verdict.ready and verdict.reasons == ["stopping"]
