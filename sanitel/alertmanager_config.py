@@ -19,8 +19,8 @@ from typing import Annotated, Any
 import typer
 import yaml
 
+from devices.crews import Crews, CrewsError
 from devices.sites import Registry, RegistryError
-from ingest.settings import SHIPPED_CONFIG
 from sanitel.cli_support import ConfigOption, fail, load_settings
 
 EXAMPLE_BASE = "https://alerts.city.example"
@@ -39,37 +39,18 @@ HEADER = """\
 """
 
 
-class AlertmanagerConfigError(ValueError):
-    """The crews file cannot be used for routing; the message names the file and key."""
-
-
 @dataclass(frozen=True, slots=True)
 class CrewRoute:
+    """A crew as routing sees it: its receiver's name and its districts, in order."""
+
     name: str
     districts: tuple[str, ...]
 
 
 def load_crews(path: Path) -> list[CrewRoute]:
-    """`crews: [{name, districts}]` (SPEC section 8)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise AlertmanagerConfigError(f"crews file {path}: cannot be read ({exc})") from None
-    entries = data.get("crews") if isinstance(data, dict) else None
-    if not isinstance(entries, list):
-        raise AlertmanagerConfigError(f"crews file {path}: expected `crews:` with a list of "
-                                      "{name, districts}")
-    crews = []
-    for index, entry in enumerate(entries):
-        name = entry.get("name") if isinstance(entry, dict) else None
-        districts = entry.get("districts") if isinstance(entry, dict) else None
-        if not isinstance(name, str) or not isinstance(districts, list) or not all(
-                isinstance(d, str) and d for d in districts):
-            raise AlertmanagerConfigError(
-                f"crews file {path}: crews.{index}: needs `name` (text) and `districts` "
-                "(a list of district names)")
-        crews.append(CrewRoute(name, tuple(districts)))
-    return crews
+    """The crews file of SPEC section 8 (`crews: [{name, districts}]`), in its order;
+    raises `CrewsError` naming the file and key."""
+    return [CrewRoute(crew.name, tuple(sorted(crew.districts))) for crew in Crews.load(path)]
 
 
 def _webhook(path: str, base: str = EXAMPLE_BASE) -> dict[str, Any]:
@@ -125,8 +106,9 @@ def retarget(config: dict[str, Any], base: str, wait: str | None = None) -> dict
 
 def alertmanager_config(
     config: ConfigOption = None,
-    crews: Annotated[Path, typer.Option(help="The crews file (SPEC section 8).")] = (
-        SHIPPED_CONFIG / "crews.yaml"),
+    crews: Annotated[Path | None, typer.Option(help=(
+        "The crews file (SPEC section 8) [default: the configuration's `crews`, "
+        "config/crews.yaml]."))] = None,
     out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
 ) -> None:
     """Write an alertmanager.yml routing each district's alerts to its crews (the registry
@@ -134,8 +116,10 @@ def alertmanager_config(
     settings = load_settings(config, "sanitel alerts alertmanager-config")
     try:
         registry = Registry.load(settings.registry)
-        routes = load_crews(crews)
-    except (RegistryError, AlertmanagerConfigError) as exc:
+        teams = Crews.load(crews or settings.crews)
+        teams.check_districts(site.district for site in registry.sites.values())
+        routes = load_crews(crews or settings.crews)
+    except (RegistryError, CrewsError) as exc:
         fail(str(exc), 2, "sanitel alerts alertmanager-config")
     text = render(build(routes, (site.district for site in registry.sites.values())))
     if out is None:

@@ -76,6 +76,11 @@ def test_command_writes_the_same_file(tmp_path: Path) -> None:
         [sys.executable, "-m", "sanitel.cli", "alerts", "alertmanager-config", "--crews",
          str(bad)], capture_output=True, text=True, check=False, cwd=tmp_path)
     assert result.returncode == 2 and f"crews file {bad}: crews.0" in result.stderr
+    bad.write_text("crews: [{name: crew-x, districts: [Atlantis]}]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "sanitel.cli", "alerts", "alertmanager-config", "--crews",
+         str(bad)], capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert result.returncode == 2 and "district 'Atlantis' has no site" in result.stderr
 
 
 @pytest.fixture
