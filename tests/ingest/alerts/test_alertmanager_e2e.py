@@ -231,3 +231,25 @@ def test_a_hanging_alertmanager_delays_neither_ingest_nor_its_pair(
         assert stored_s < 20  # well inside the 30 s the stuck one holds on
     finally:
         stuck.close()
+
+
+def test_a_removed_devices_incident_ends_in_alertmanager_with_its_silence(
+        run_ingest: Any, mqtt: Any, alertmanager: Alertmanager, rules_file: Path,
+        registry_file: Path) -> None:
+    mqtt.subscribe(f"{T}/_alerts/#")
+    ingest = run_ingest(alerts=rules_file, alertmanager__urls=json.dumps([alertmanager.url]))
+    mqtt.publish(OD1_TOPIC, {"nh3_ppm": 3.0, "ts": now_ms() - 5_000})
+    alert_id = fired(mqtt, OD1, "odor_nh3_high")["alert_id"]
+    mqtt.publish(f"{T}/_ack", {"alert_id": alert_id, "by": "crew-central"})
+    silence = wait_until("the ack's silence", lambda: [
+        s for s in alertmanager.silences() if s["status"]["state"] == "active"])[0]
+    assert ingest.stop() == 0
+    city = yaml.safe_load(registry_file.read_text())
+    devices = city["sites"][0]["devices"]
+    city["sites"][0]["devices"] = [d for d in devices if d["id"] != OD1]
+    registry_file.write_text(yaml.safe_dump(city))
+    ingest.restart()  # the incident's device is gone: resolved at start
+    wait_until("the silence expired", lambda: {
+        s["id"]: s["status"]["state"] for s in alertmanager.silences()}[silence["id"]] ==
+        "expired")
+    wait_until("the alert resolved", lambda: alert_id not in am_alerts(alertmanager))
