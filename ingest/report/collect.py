@@ -19,6 +19,7 @@ from ingest.report.site_figures import (
     PeopleRow,
     ToiletRow,
     availability,
+    meter_increase,
     odor_hours,
 )
 from ingest.report.thresholds import WarningLevels
@@ -26,6 +27,8 @@ from ingest.report.thresholds import WarningLevels
 #: Days per query for the queries that return a row per reading or per hour.
 CHUNK_DAYS = 7
 NOT_REGISTERED = "(not in registry)"
+#: How far before the period a meter's last reading is looked for (as the rollups do).
+METER_LOOKBACK_MS = 24 * 3_600_000
 
 StepCallback = Callable[[str], None]
 
@@ -135,14 +138,23 @@ def _sprayers(reader: InfluxReader, start: int, end: int, tallies: dict[str, Spr
 
 def _toilets(reader: InfluxReader, period: Period) -> Iterator[ToiletRow]:
     """Empty when no toilet terminal has reported (or the measurement does not exist yet)."""
-    query = ('SELECT spread("water_m3") AS water, spread("power_kwh") AS power, '
+    start, end = period.start_ms, period.end_ms
+    before = {row["site_id"]: row for row in reader.rows(
+        'SELECT last("water_m3") AS water, last("power_kwh") AS power FROM "toilet" WHERE '
+        f'{_between(start - METER_LOOKBACK_MS, start)} GROUP BY "site_id"')}
+    query = ('SELECT first("water_m3") AS water_first, last("water_m3") AS water, '
+             'first("power_kwh") AS power_first, last("power_kwh") AS power, '
              'count("cleaned_by") AS cleanings, sum("rating_good") AS good, '
              'sum("rating_ok") AS ok, sum("rating_bad") AS bad FROM "toilet" WHERE '
-             f'{_between(period.start_ms, period.end_ms)} GROUP BY "site_id"')
+             f'{_between(start, end)} GROUP BY "site_id"')
     for row in reader.rows(query):
-        yield ToiletRow(row["site_id"], row.get("water"), row.get("power"),
-                        _int(row.get("cleanings")), _int(row.get("good")), _int(row.get("ok")),
-                        _int(row.get("bad")))
+        prior = before.get(row["site_id"], {})
+        yield ToiletRow(
+            row["site_id"],
+            meter_increase(row.get("water"), prior.get("water"), row.get("water_first")),
+            meter_increase(row.get("power"), prior.get("power"), row.get("power_first")),
+            _int(row.get("cleanings")), _int(row.get("good")), _int(row.get("ok")),
+            _int(row.get("bad")))
 
 
 def _availability(reader: InfluxReader, data: ReportData, on_step: StepCallback

@@ -57,7 +57,8 @@ def _cell(value: Cell) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 1 else f"{value:,.1f}"
+        digits = 3 if abs(value) < 1 else 2 if abs(value) < 100 else 1
+        return f"{value:,.{digits}f}"
     if isinstance(value, int):
         return f"{value:,}"
     return value

@@ -1,6 +1,6 @@
 """InfluxQL over the 1.x `/query` API (served by InfluxDB 1.x, and by 2.x and 3.x as their
-v1 compatibility API), answers streamed in chunks so a month of raw readings never has to
-fit one response."""
+v1 compatibility API), answers streamed in chunks (`chunked=true`) so a month of raw
+readings never has to fit one response; `ingest.influxql_client` answers whole."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any, Self
 import httpx
 import orjson
 
+from ingest.influxql_client import Credentials
 from ingest.settings import InfluxSettings
 
 Row = dict[str, Any]
@@ -27,14 +28,11 @@ class InfluxReader:
         self._where = f"InfluxDB at {settings.url} (database {settings.database!r})"
         params: dict[str, str] = {"db": settings.database, "epoch": "ms", "chunked": "true",
                                   "chunk_size": str(chunk_size)}
-        headers: dict[str, str] = {}
-        if settings.token is not None:
-            headers["Authorization"] = f"Token {settings.token.get_secret_value()}"
-        elif settings.username and settings.password is not None:
-            params |= {"u": settings.username, "p": settings.password.get_secret_value()}
-        self._params = params
+        credentials = Credentials(settings.username, settings.password, settings.token)
+        self._params = params | credentials.params()
         self._client = httpx.Client(
-            base_url=settings.url, headers=headers, timeout=max(settings.timeout_s, 120.0),
+            base_url=settings.url, headers=credentials.headers(),
+            timeout=max(settings.timeout_s, 120.0),
             verify=settings.url.startswith("https://"),
         )
 

@@ -85,13 +85,24 @@ class ToiletRow:
     """One site's toilet terminals over the period, aggregated by InfluxDB."""
 
     site_id: str
-    #: Meter increase: the largest minus the smallest reading of the period.
+    #: Meter increases over the period (`meter_increase`).
     water_m3: float | None
     power_kwh: float | None
     cleanings: int
     rating_good: int
     rating_ok: int
     rating_bad: int
+
+
+def meter_increase(last: float | None, before: float | None, first: float | None
+                   ) -> float | None:
+    """A meter's increase over the period: from its last reading before the period (or, with
+    none, its first in it) to its last in it; never negative (a replaced meter). The hourly
+    rollups count the same way, so their sum over the period equals this."""
+    start = before if before is not None else first
+    if last is None or start is None:
+        return None
+    return max(0.0, float(last) - float(start))
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,9 +29,9 @@ def _people(toilets: Table, districts: Table) -> str:
     total = sum(int(r[3] or 0) for r in toilets.rows)
     busiest = [f"{r[1]} ({r[2]}, {_fmt(int(r[3] or 0))})" for r in toilets.rows[:TOP]
                if r[3]]
-    text = f"**{_fmt(total)} people served** at {len(toilets.rows)} toilets"
+    text = f"**{_fmt(total)} people served** at {_n(len(toilets.rows), 'toilet')}"
     if districts.rows:
-        text += f" in {len(districts.rows)} districts"
+        text += f" in {_n(len(districts.rows), 'district')}"
     return text + (f"; busiest: {'; '.join(busiest)}." if busiest else ".")
 
 
@@ -51,19 +51,25 @@ def _crews(alerts: Table) -> str:
     raised = sum(int(r[2] or 0) for r in alerts.rows)
     acked = sum(int(r[3] or 0) for r in alerts.rows)
     resolved = sum(int(r[4] or 0) for r in alerts.rows)
-    text = f"**{raised} alerts raised**, {acked} acknowledged, {resolved} resolved"
+    text = f"**{_n(raised, 'alert')} raised**, {acked} acknowledged, {resolved} resolved"
     timed = sorted((r for r in alerts.rows if r[5] is not None),
                    key=lambda r: -float(r[5] or 0))
     if timed:
-        slow = [f"{r[0]} ({_fmt(float(r[5] or 0))} min to acknowledge)" for r in timed[:TOP]]
+        slow = [f"{r[0]} ({_fmt(float(r[5] or 0))} min to acknowledge, "
+                f"{_minutes(r[6])} to resolve)" for r in timed[:TOP]]
         text += f"; slowest crews (median): {'; '.join(slow)}"
-    else:
-        fixed = sorted((r for r in alerts.rows if r[6] is not None),
-                       key=lambda r: -float(r[6] or 0))
-        if fixed:
-            text += "; none acknowledged; slowest to resolve (median): " + "; ".join(
-                f"{r[0]} ({_fmt(float(r[6] or 0))} min)" for r in fixed[:TOP])
+    silent = [f"{r[0]} ({r[2]})" for r in alerts.rows if r[2] and not r[3]]
+    if silent:
+        text += f"; none acknowledged in {', '.join(silent)}"
     return text + "."
+
+
+def _minutes(value: object) -> str:
+    return f"{_fmt(float(value))} min" if isinstance(value, (int, float)) else "none"
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def _stations(stations: Table) -> str:
@@ -72,8 +78,8 @@ def _stations(stations: Table) -> str:
     tonnes = sum(float(r[6] or 0) for r in stations.rows)
     collections = sum(int(r[5] or 0) for r in stations.rows)
     fullest = max(stations.rows, key=lambda r: float(r[4] or 0))
-    return (f"**{tonnes:,.1f} t hauled** from {len(stations.rows)} transfer stations in "
-            f"{collections} collections; highest fill {fullest[4]} % at {fullest[1]}.")
+    return (f"**{tonnes:,.1f} t hauled** from {_n(len(stations.rows), 'transfer station')} "
+            f"in {_n(collections, 'collection')}; highest fill {fullest[4]} % at {fullest[1]}.")
 
 
 def _availability(avail: Table) -> str:

@@ -120,8 +120,9 @@ def toilet_table(data: ReportData) -> Table:
     return Table(
         "toilet_terminals", "Toilet terminals: cleanings, water and power per visitor",
         "Cleanings: readings with `cleaned_by` (an attendant checked in). Water and power: the "
-        "meter's increase over the period (largest minus smallest reading), divided by the "
-        "visitors counted by the site's people counters.",
+        "meter's increase over the period (from its last reading before the period, up to "
+        "24 h back, else its first in it, to its last in it), divided by the visitors "
+        "counted by the site's people counters.",
         ("site_id", "toilet", "district", "visitors", "cleanings", "water_m3",
          "water_l_per_visitor", "power_kwh", "power_wh_per_visitor", "rating_good",
          "rating_ok", "rating_bad"), rows)

@@ -263,8 +263,11 @@ def test_report_figures_equal_the_raw_readings(
 
 def _check_toilets(out: Path, people: dict[str, int]) -> None:
     inside = [p for _, p in toilet_readings() if START_MS <= p["ts"] < END_MS]
-    water = max(p["water_m3"] for p in inside) - min(p["water_m3"] for p in inside)
-    power = max(p["power_kwh"] for p in inside) - min(p["power_kwh"] for p in inside)
+    # The meters' increase from the last reading in the 24 h before the period (as the
+    # hourly rollups count, SPEC section 9) to the last one in it.
+    (before,) = [p for _, p in toilet_readings() if START_MS - 86_400_000 <= p["ts"] < START_MS]
+    water = inside[-1]["water_m3"] - before["water_m3"]
+    power = inside[-1]["power_kwh"] - before["power_kwh"]
     (row,) = _csv(out / "toilet_terminals.csv")
     assert row["site_id"] == "RA" and int(row["visitors"]) == people["RA"]
     assert int(row["cleanings"]) == sum(1 for p in inside if "cleaned_by" in p)

@@ -9,7 +9,7 @@ import pytest
 from ingest.report.alert_figures import AlertRow, by_district_and_rule, incidents
 from ingest.report.period import Period, ReportPeriodError
 from ingest.report.sequence_figures import SprayerTally, StationTally
-from ingest.report.site_figures import OdorHourRow, availability, odor_hours
+from ingest.report.site_figures import OdorHourRow, availability, meter_increase, odor_hours
 from ingest.report.thresholds import WarningLevels
 
 MIN = 60_000
@@ -86,3 +86,10 @@ def test_collections_refills_and_availability() -> None:
     shares = {a.device_id: a.share for a in availability(
         {"A": 30, "B": 2000}, {"A": 60, "B": 60, "C": 300}, 3600)}
     assert shares == {"A": 0.5, "B": 1.0, "C": 0.0}
+
+
+def test_meter_increase_starts_at_the_reading_before_the_period() -> None:
+    assert meter_increase(130.0, 100.0, 105.0) == 30.0
+    assert meter_increase(130.0, None, 105.0) == 25.0  # no reading in the day before
+    assert meter_increase(90.0, 100.0, 91.0) == 0.0  # replaced meter: never negative
+    assert meter_increase(None, 100.0, None) is None
