@@ -85,20 +85,27 @@ INTERVALS: dict[str, int] = {
     "odor": 60,
     "station_terminal": 60,
     "sprayer": 300,
+    "toilet_terminal": 300,
 }
 TYPE_CODES: dict[str, str] = {
     "people_counter": "PC",
     "odor": "OD",
     "station_terminal": "ST",
     "sprayer": "SP",
+    "toilet_terminal": "TT",
 }
+#: Share of toilets with a management terminal (SPEC v1.1), and the landmarks whose
+#: toilets never close.
+TERMINAL_SHARE = 0.8
+ALWAYS_OPEN = ("Metro Station", "Railway Station", "Bus Terminal")
 #: Share of transfer stations among the sites.
 STATION_SHARE = 0.15
 
 
 def generate_city(sites: int, seed: int = 0) -> dict[str, Any]:
     """A registry dict of `sites` sites: about 85 % toilets (people counter, odor sensor and,
-    mostly, a sprayer) and 15 % transfer stations (terminal, odor sensor, mostly a sprayer)."""
+    mostly, a sprayer and a management terminal) and 15 % transfer stations (terminal, odor
+    sensor, mostly a sprayer). Toilets at stations are open day and night."""
     if sites < 1:
         raise ValueError(f"a city needs at least one site, got sites={sites}")
     rng = random.Random(f"city/{seed}")
@@ -110,11 +117,12 @@ def generate_city(sites: int, seed: int = 0) -> dict[str, Any]:
     entries = []
     for kind in kinds:
         counters[kind] += 1
-        entries.append(_site(rng, kind, counters[kind], names))
+        entries.append(_site(rng, kind, counters[kind], names, seed))
     return {"sites": entries}
 
 
-def _site(rng: random.Random, kind: str, number: int, names: set[str]) -> dict[str, Any]:
+def _site(rng: random.Random, kind: str, number: int, names: set[str], seed: int
+          ) -> dict[str, Any]:
     district = rng.choices(list(DISTRICTS), weights=DISTRICT_WEIGHTS)[0]
     lat0, lon0 = DISTRICTS[district]
     if kind == "toilet":
@@ -126,6 +134,13 @@ def _site(rng: random.Random, kind: str, number: int, names: set[str]) -> dict[s
         name = f"{rng.choice(PLACES)} Transfer Station"
         types = ["station_terminal", "odor"] + (["sprayer"] if rng.random() < 0.9 else [])
     name = _unique(name.strip(), names)
+    extra: dict[str, Any] = {}
+    if kind == "toilet":
+        # Its own draw: the rest of the city is the same as before terminals existed.
+        if random.Random(f"city/{seed}/terminal/{site_id}").random() < TERMINAL_SHARE:
+            types.append("toilet_terminal")
+        if any(landmark in name for landmark in ALWAYS_OPEN):
+            extra["open_hours"] = "00:00-24:00"
     return {
         "id": site_id,
         "kind": kind,
@@ -141,6 +156,7 @@ def _site(rng: random.Random, kind: str, number: int, names: set[str]) -> dict[s
             }
             for t in types
         ],
+        **extra,
     }
 
 

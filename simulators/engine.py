@@ -223,6 +223,12 @@ class Simulator:
     ) -> list[Message]:
         """Faults that send valid readings in awkward ways (or none at all)."""
         rng, device = self._fault_rng, dev.device
+        if kind is FaultKind.LEAK:
+            # Water starts running at a toilet terminal; other devices carry on as normal.
+            if not self._site(device.site).start_leak(device.id, rng):
+                return [self._good(device, payload)]
+            self.tally.faults[kind] += 1
+            return [self._good(device, payload, kind)]
         self.tally.faults[kind] += 1
         if kind is FaultKind.SILENCE:
             # Offline for longer than the 3 intervals that raise the offline alert.

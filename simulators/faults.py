@@ -27,6 +27,8 @@ class FaultKind(StrEnum):
     SILENCE = "silence"
     STUCK = "stuck"
     BURST = "burst"
+    #: A toilet terminal's water starts running (a cistern that does not stop) for hours.
+    LEAK = "leak"
 
 
 #: The reject reason each message-breaking kind must produce.
@@ -99,6 +101,8 @@ OUT_OF_RANGE: dict[str, tuple[tuple[str, Any], ...]] = {
     "odor": (("nh3_ppm", 140.0), ("nh3_ppm", -0.5), ("temp_c", 120.0), ("rh_pct", 101.5)),
     "station_terminal": (("fill_pct", 112.0), ("fill_pct", -4.0), ("weight_kg", 250_000.0)),
     "sprayer": (("liquid_pct", -2.0), ("liquid_pct", 130.0), ("sprays", -1)),
+    "toilet_terminal": (("stalls_free", -1), ("stalls_free", 501), ("paper_pct", 104.0),
+                        ("water_m3", -3.0), ("rating_bad", 10_001)),
 }
 COMMON_OUT_OF_RANGE: tuple[tuple[str, Any], ...] = (("battery_pct", 140.0), ("rssi_dbm", 12.0))
 #: Per type: the required key, whose value a wrong-type fault replaces or drops.
@@ -107,6 +111,7 @@ REQUIRED_KEY = {
     "odor": "nh3_ppm",
     "station_terminal": "fill_pct",
     "sprayer": "liquid_pct",
+    "toilet_terminal": "stalls_free",
 }
 
 

@@ -15,6 +15,7 @@ from simulators.odor import Air, OdorProbe, outdoor_temp_c, relative_humidity
 from simulators.people_counter import PeopleFlow, popularity
 from simulators.sprayer import SprayerUnit
 from simulators.station_terminal import Container
+from simulators.toilet_terminal import ToiletTerminal
 
 HOUR_MS = 3_600_000
 #: Coarse steps that bring a new site's air and containers to a plausible state.
@@ -22,7 +23,8 @@ SETTLE_STEP_S = 600.0
 CLEANING_HOURS = {"toilet": (7.0, 13.0, 19.0), "transfer_station": (21.0,)}
 
 
-def make_unit(device_type: str, air: Air, rng: Random) -> Unit:
+def make_unit(device_type: str, air: Air, rng: Random, site: SiteEntry | None = None,
+              busy: float = 1.0) -> Unit:
     if device_type == "people_counter":
         return PeopleFlow()
     if device_type == "odor":
@@ -31,6 +33,8 @@ def make_unit(device_type: str, air: Air, rng: Random) -> Unit:
         return SprayerUnit(rng)
     if device_type == "station_terminal":
         return Container(rng)
+    if device_type == "toilet_terminal" and site is not None:
+        return ToiletTerminal(rng, site.hours, busy)
     raise ValueError(f"no simulator for device type {device_type!r}")
 
 
@@ -42,13 +46,30 @@ class SiteSim:
         self.popularity = popularity(site.name, self.rng)
         self.air = Air(site.kind, self.rng)
         self.units: dict[str, Unit] = {
-            d.id: make_unit(d.type, self.air, self.rng) for d in site.devices
+            d.id: make_unit(d.type, self.air, self.rng, site, self.popularity)
+            for d in site.devices
         }
+        self._link_terminals()
         self._cleaning = [h + self.rng.uniform(-0.5, 0.5) for h in CLEANING_HOURS[site.kind]]
         self._drift_c = self.rng.gauss(0, 1.0)
         self.t_ms = start_ms
         # Settle into the start time: the air and containers take a few hours to look real.
         self._settle(start_ms)
+
+    def _link_terminals(self) -> None:
+        """A toilet terminal's stalls follow the site's (first) people counter."""
+        flow = next((u for u in self.units.values() if isinstance(u, PeopleFlow)), None)
+        for unit in self.units.values():
+            if isinstance(unit, ToiletTerminal) and flow is not None:
+                unit.follow(flow)
+
+    def start_leak(self, device_id: str, rng: Random) -> bool:
+        """The `leak` fault: water starts running at this terminal. False if not a terminal."""
+        unit = self.units.get(device_id)
+        if not isinstance(unit, ToiletTerminal):
+            return False
+        unit.start_leak(rng)
+        return True
 
     def _settle(self, start_ms: int) -> None:
         settle_ms = int(SETTLE_STEP_S * 1000)
@@ -61,6 +82,9 @@ class SiteSim:
                 unit.report(self.rng)
             elif isinstance(unit, SprayerUnit):
                 unit.report(self.rng)
+        for unit in self.units.values():
+            if isinstance(unit, ToiletTerminal):
+                unit.settled(self.rng)
 
     def local_hour(self, t_ms: int) -> float:
         return ((t_ms + self.utc_offset_ms) % (24 * HOUR_MS)) / HOUR_MS

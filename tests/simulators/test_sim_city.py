@@ -19,7 +19,7 @@ def test_generated_city_is_a_valid_registry_with_both_kinds() -> None:
     assert len(registry.sites) == 50
     assert kinds["toilet"] > kinds["transfer_station"] > 0
     types = {d.type for d in registry.devices.values()}
-    assert types == {"people_counter", "odor", "station_terminal", "sprayer"}
+    assert types == {"people_counter", "odor", "station_terminal", "sprayer", "toilet_terminal"}
     assert len({s.district for s in registry.sites.values()}) > 3
 
 
@@ -32,7 +32,7 @@ def test_toilets_and_stations_get_their_own_devices() -> None:
             assert "station_terminal" not in types
         else:
             assert {"station_terminal", "odor"} <= types
-            assert "people_counter" not in types
+            assert not {"people_counter", "toilet_terminal"} & types
         assert all(d.id.startswith(site.id + "-") for d in site.devices)
 
 
@@ -71,7 +71,7 @@ def test_example_registry_has_every_device_type() -> None:
     registry = Registry.load(ROOT / "config" / "registry.yaml")
     assert 10 <= len(registry.sites) <= 15
     assert {d.type for d in registry.devices.values()} == {
-        "people_counter", "odor", "station_terminal", "sprayer"
+        "people_counter", "odor", "station_terminal", "sprayer", "toilet_terminal"
     }  # fmt: skip
     stations = [s for s in registry.sites.values() if s.kind == "transfer_station"]
     assert stations and all(any(d.type == "station_terminal" for d in s.devices) for s in stations)
