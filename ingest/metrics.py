@@ -113,6 +113,11 @@ class PipelineCollector(Collector):
                      "readings are left unacknowledged with the broker.", int(f.paused))
         yield _gauge("sanitel_influxdb_writable", "0 from a failed write until one succeeds.",
                      int(not store.influx_unavailable))
+        yield _gauge("sanitel_influxdb_credentials_refused", "1 while InfluxDB refuses our "
+                     "credentials (401/403); readings wait in the spool.",
+                     int(f.credentials_refused))
+        yield _counter("sanitel_influxdb_credentials_refusals_total",
+                       "Writes refused for credentials.", f.credentials_refusals)
         yield _gauge("sanitel_last_write_error_timestamp_seconds",
                      "When a write to InfluxDB last failed (0: never).", f.last_error_at)
         if f.last_error:

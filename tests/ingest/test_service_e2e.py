@@ -335,3 +335,27 @@ def test_log_format_setting_is_checked(value: str) -> None:
     from ingest.settings import load
 
     assert load(log={"format": value}).log.format == value
+
+
+def test_refused_credentials_show_in_metrics_and_readiness(
+    run_ingest: Callable[..., IngestProcess], tmp_path: Path, mqtt: MqttTestClient,
+) -> None:
+    from sanitel.local_servers import Influxd
+
+    with Influxd(tmp_path / "influxd-auth", auth_enabled=True) as influx:
+        user = influx.admin[0]
+        port = free_port()
+        ingest = run_ingest(http__port=port, influx__url=influx.url,
+                            influx__username=user, influx__password="wrong",
+                            retention__setup_on_start="false")
+        mqtt.publish(ODOR, {"nh3_ppm": 0.5})
+        status, _ = wait_readyz(
+            port, lambda s, b: "influxdb_credentials_refused" in b["warnings"])
+        assert status == 200  # the spool has room: still storing (SPEC 10)
+        metrics = scrape(port)
+        assert metrics[("sanitel_influxdb_credentials_refused", ())] == 1
+        assert metrics[("sanitel_influxdb_credentials_refusals_total", ())] >= 1
+        assert metrics[("sanitel_influxdb_writable", ())] == 0
+        assert metrics[("sanitel_points_spooled_total", ())] >= 1
+        assert metrics[("sanitel_last_write_error_timestamp_seconds", ())] > 0
+        assert ingest.stop() == 0
