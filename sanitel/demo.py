@@ -27,7 +27,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from devices.sites import Registry
-from sanitel.demo_alertmanager import DemoAlertmanager, demo_alertmanager
+from sanitel.demo_alertmanager import DemoAlertmanager, announce, demo_alertmanager
 from sanitel.local_servers import Influxd, Mosquitto, ServerError, find_binary, free_port
 
 SANITEL = [sys.executable, "-m", "sanitel.cli"]
@@ -152,7 +152,7 @@ def demo(
             f"broker mqtt://127.0.0.1:{broker.port}, InfluxDB {influx.url} (database "
             f"'sanitation'), {len(registry)} devices at {len(registry.sites)} sites"
         )
-        _say_alertmanager(alertmanager, console)
+        console.print(announce(alertmanager))
         ingest_args = [*SANITEL, "ingest", "--config", str(paths.config)]
         simulate_args = [
             *SANITEL, "simulate", "--host", "127.0.0.1", "--port", str(broker.port),
@@ -168,17 +168,6 @@ def demo(
             simulator.send_signal(signal.SIGINT)  # first: its devices say goodbye
             simulator.wait(30)
         console.print(f"stopped; data kept in {directory} (run `sanitel demo` again to resume)")
-
-
-def _say_alertmanager(alertmanager: DemoAlertmanager | None, console: Console) -> None:
-    if alertmanager is None:
-        console.print("Alertmanager is not installed: alerts stay on MQTT (apt-get install "
-                      "prometheus-alertmanager, or .ci/setup, to route them to crews)")
-        return
-    console.print(
-        f"Alertmanager UI {alertmanager.url} (routing of config/alertmanager.yml for "
-        f"{len(alertmanager.crews)} crews; what each crew gets: {alertmanager.inbox.directory}/)"
-    )
 
 
 def _stop_on_signals() -> dict[str, bool]:

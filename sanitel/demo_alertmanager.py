@@ -61,3 +61,13 @@ def demo_alertmanager(directory: Path, registry: Registry, port: int
         server = Alertmanager(directory, port=port, config=yaml.safe_dump(config))
         with server:
             yield DemoAlertmanager(server, inbox, crews)
+
+
+def announce(alertmanager: DemoAlertmanager | None) -> str:
+    """The demo's line about Alertmanager: where its UI is, or how to get it."""
+    if alertmanager is None:
+        return ("Alertmanager is not installed: alerts stay on MQTT (apt-get install "
+                "prometheus-alertmanager, or .ci/setup, to route them to crews)")
+    return (f"Alertmanager UI {alertmanager.url} (routing of config/alertmanager.yml for "
+            f"{len(alertmanager.crews)} crews; what each crew gets: "
+            f"{alertmanager.inbox.directory}/)")
