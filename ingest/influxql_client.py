@@ -39,10 +39,11 @@ class Credentials:
     password: SecretStr | None = None
     token: SecretStr | None = None
 
-    def params(self) -> dict[str, str]:
+    def basic_auth(self) -> tuple[str, str] | None:
+        """HTTP Basic: 1.x and the v1 compatibility API take it; no password in a URL."""
         if self.token is None and self.username and self.password is not None:
-            return {"u": self.username, "p": self.password.get_secret_value()}
-        return {}
+            return (self.username, self.password.get_secret_value())
+        return None
 
     def headers(self) -> dict[str, str]:
         if self.token is not None:
@@ -90,13 +91,13 @@ class InfluxQL:
         self.url = url
         self._credentials = credentials
         self._client = httpx.Client(base_url=url, timeout=timeout_s,
-                                    headers=credentials.headers())
+                                    headers=credentials.headers(), auth=credentials.basic_auth())
 
     def close(self) -> None:
         self._client.close()
 
     def run(self, query: str, database: str | None = None) -> list[dict[str, Any]]:
-        data = {"q": query, "epoch": "ms", **self._credentials.params()}
+        data = {"q": query, "epoch": "ms"}
         if database:
             data["db"] = database
         try:
@@ -113,13 +114,14 @@ class AsyncInfluxQL:
         self.url = url
         self._credentials = credentials
         self._client = httpx.AsyncClient(base_url=url, timeout=timeout_s,
-                                         headers=credentials.headers())
+                                         headers=credentials.headers(),
+                                         auth=credentials.basic_auth())
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
     async def run(self, query: str, database: str) -> list[dict[str, Any]]:
-        data = {"q": query, "epoch": "ms", "db": database, **self._credentials.params()}
+        data = {"q": query, "epoch": "ms", "db": database}
         try:
             response = await self._client.post("/query", data=data)
         except httpx.HTTPError as exc:

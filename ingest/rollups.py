@@ -134,6 +134,8 @@ def points(rollup: Rollup, rows: Iterable[Row], before: Mapping[SeriesKey, Row])
         fields: dict[str, int | float | None] = {}
         for field in rollup.fields:
             value = row.get(field.name)
+            if value is None and field.select.startswith("count("):
+                value = 0  # an hour with readings and none of these counts none, not unknown
             fields[field.name] = None if value is None else (
                 int(value) if field.integer else float(value))
         last_seen = previous.setdefault(key, {})

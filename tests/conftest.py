@@ -65,6 +65,18 @@ def fresh_influxd(tmp_path: Path) -> Iterator[Influxd]:
         yield server  # type: ignore[misc]
 
 
+class _UserlessInfluxd(Influxd):
+    def _create_admin(self) -> None:
+        """Left to the code under test (InfluxDB lets anyone create the first admin)."""
+
+
+@pytest.fixture
+def userless_auth_influxd(tmp_path: Path) -> Iterator[Influxd]:
+    """An influxd of this test's own with `[http] auth-enabled = true` and no user yet."""
+    with _UserlessInfluxd(tmp_path / "influxd-auth", auth_enabled=True) as server:
+        yield server  # type: ignore[misc]
+
+
 SMALL_CITY: dict[str, Any] = {
     "sites": [
         {
