@@ -78,8 +78,11 @@ def setup(settings: Settings) -> SetupReport:
             _bootstrap_admin(settings, report)
         _database(client, settings, report)
         _retention_policies(client, settings, report)
-        if auth_on:
+        if auth_on and settings.influx.admin_username:
             _users(client, settings, report)
+        elif auth_on:
+            report.note("users left as they are: set influx.admin_username (and "
+                        "SANITEL_INFLUX__ADMIN_PASSWORD) for the write-only and read-only users")
     finally:
         client.close()
     return report
