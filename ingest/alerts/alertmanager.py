@@ -130,12 +130,22 @@ class AlertmanagerNotifier:
                 await asyncio.sleep(DEBOUNCE_S)  # a burst of changes goes in one POST
             target.kick.clear()
             full = retry_s > 0 or time.monotonic() >= next_full
-            if await self._sync(target, full):
+            if await self._guarded_sync(target, full):
                 retry_s = 0.0
                 if full:
                     next_full = time.monotonic() + resend_s
             else:
                 retry_s = min(resend_s, max(RETRY_MIN_S, retry_s * 2))
+
+    async def _guarded_sync(self, target: _Target, full: bool) -> bool:
+        """`_sync`, and whatever it did not foresee logged and retried, never the end of the
+        sender: its Alertmanager would get nothing more until a restart."""
+        try:
+            return await self._sync(target, full)
+        except Exception:
+            log.exception("alertmanager %s: unexpected error; tried again later", target.url)
+            self.failures += 1
+            return False
 
     async def _sync(self, target: _Target, full: bool) -> bool:
         """Bring one Alertmanager to our state (`full`: every active alert, else the

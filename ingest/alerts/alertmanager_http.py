@@ -29,7 +29,16 @@ async def post(client: httpx.AsyncClient, url: str, body: Any) -> Any:
         log.error("alertmanager %s refused the request: HTTP %d %s", url,
                   response.status_code, response.text[:300])
         return None
-    return response.json() if response.content else None
+    return _json(response, url) if response.content else None
+
+
+def _json(response: httpx.Response, url: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise AlertmanagerUnavailable(
+            f"alertmanager {url}: answered HTTP {response.status_code} with something that is "
+            f"not JSON ({response.text[:100]!r}); is this URL an Alertmanager?") from None
 
 
 async def get_silence(client: httpx.AsyncClient, base_url: str, silence_id: str
@@ -44,7 +53,9 @@ async def get_silence(client: httpx.AsyncClient, base_url: str, silence_id: str
         return None
     if not response.is_success:
         raise AlertmanagerUnavailable(f"alertmanager {url}: HTTP {response.status_code}")
-    found: dict[str, Any] = response.json()
+    found = _json(response, url)
+    if not isinstance(found, dict) or not isinstance(found.get("status"), dict):
+        raise AlertmanagerUnavailable(f"alertmanager {url}: not a silence: {found!r:.100}")
     return found
 
 

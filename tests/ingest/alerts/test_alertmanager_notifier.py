@@ -158,3 +158,42 @@ def test_dashboard_uids_are_those_the_dashboards_package_writes() -> None:
 
     assert GrafanaSettings().site_dashboards == {
         public_toilets.KIND: public_toilets.UID, transfer_stations.KIND: transfer_stations.UID}
+
+
+def test_a_url_that_is_no_alertmanager_is_retried_and_said_and_spares_the_other(
+        alertmanager: Alertmanager, tmp_path: Path, caplog: Any) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Page(BaseHTTPRequestHandler):  # a web server that answers 200 with a page
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "15")
+            self.end_headers()
+            self.wfile.write(b"<html>hi</html>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    page = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    Thread(target=page.serve_forever, daemon=True).start()
+    wrong = f"http://127.0.0.1:{page.server_address[1]}"
+    active = [incident("w1", by="crew-south")]
+    settings = AlertmanagerSettings(urls=[wrong, alertmanager.url], resend_s=1)
+
+    async def scenario() -> None:
+        async with AlertmanagerNotifier(settings, GrafanaSettings(), lambda: REGISTRY,
+                                        lambda: list(active), tmp_path / "state") as notifier:
+            await until("the real one has the alert and its silence", lambda: ids(
+                alertmanager) == {"w1"} and [s["createdBy"] for s in alertmanager.silences()]
+                == ["crew-south"])
+            await until("tried again and again", lambda: notifier.failures >= 3)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        page.shutdown()
+        page.server_close()
+    said = [r.getMessage() for r in caplog.records if wrong in r.getMessage()]
+    assert len(said) == 1 and "is this URL an Alertmanager?" in said[0]
