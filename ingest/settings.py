@@ -120,6 +120,11 @@ class AlertmanagerSettings(_Section):
     #: An acknowledgement's silence ends this far ahead, and is extended while it lasts.
     silence_s: Annotated[float, Field(ge=60)] = 3600.0
 
+    @field_validator("urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        return [_http_url(url, "http://am-1:9093") for url in urls]
+
 
 class GrafanaSettings(_Section):
     """Where the `dashboard` link of an alert points (SPEC section 11)."""
@@ -130,6 +135,17 @@ class GrafanaSettings(_Section):
     #: dashboards export` writes; ingest does not import `dashboards`, so they are named here).
     site_dashboards: dict[str, str] = Field(default_factory=lambda: {
         "toilet": "sanitel-public-toilets", "transfer_station": "sanitel-transfer-stations"})
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        return None if url is None else _http_url(url, "https://grafana.city.example")
+
+
+def _http_url(url: str, example: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ValueError(f"{url!r} is not an http:// or https:// URL, e.g. {example}")
+    return url
 
 
 class PipelineSettings(_Section):

@@ -197,3 +197,14 @@ def test_a_url_that_is_no_alertmanager_is_retried_and_said_and_spares_the_other(
         page.server_close()
     said = [r.getMessage() for r in caplog.records if wrong in r.getMessage()]
     assert len(said) == 1 and "is this URL an Alertmanager?" in said[0]
+
+
+def test_urls_that_are_not_http_are_refused_naming_the_key() -> None:
+    import pytest
+
+    from ingest.settings import ConfigError, load
+
+    with pytest.raises(ConfigError, match=r"alertmanager\.urls .*'am-1:9093' is not an http"):
+        load(None, alertmanager={"urls": ["http://am-0:9093", "am-1:9093"]})
+    with pytest.raises(ConfigError, match=r"grafana\.url .*'grafana' is not an http"):
+        load(None, grafana={"url": "grafana"})
