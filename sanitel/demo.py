@@ -60,14 +60,16 @@ def _port(wanted: int) -> int:
 
 
 def _write_config(paths: DemoPaths, mqtt_port: int, influx_url: str,
-                  alertmanager_url: str | None = None) -> None:
-    config = {
+                  alertmanager_url: str | None = None) -> int:
+    """Write the demo's configuration; returns the port of the ingest's HTTP endpoints."""
+    http_port = _port(9108)
+    config: dict[str, Any] = {
         "registry": str(paths.registry.resolve()),
         "data_dir": str((paths.root / "data").resolve()),
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": "sanitel-demo-ingest"},
         "influx": {"api": "v1", "url": influx_url, "database": "sanitation"},
         "pipeline": {"instance": "demo", "stats_interval_s": 2},
-        "http": {"port": _port(9108)},
+        "http": {"port": http_port},
     }
     if alertmanager_url:
         config["alertmanager"] = {"urls": [alertmanager_url], "resend_s": 30}
@@ -75,6 +77,7 @@ def _write_config(paths: DemoPaths, mqtt_port: int, influx_url: str,
         "# Written by `sanitel demo`; use it with `sanitel ... --config` while the demo runs.\n"
         + yaml.safe_dump(config, sort_keys=False)
     )
+    return http_port
 
 
 def _city(paths: DemoPaths, sites: int, seed: int, console: Console) -> Registry:
@@ -146,11 +149,13 @@ def demo(
     with broker, influx, demo_alertmanager(
         directory / "alertmanager", registry, _port(alertmanager_port)
     ) as alertmanager:
-        _write_config(paths, broker.port, influx.url, alertmanager.url if alertmanager else None)
+        http_port = _write_config(paths, broker.port, influx.url,
+                                  alertmanager.url if alertmanager else None)
         _export_dashboards(paths, console)
         console.print(
             f"broker mqtt://127.0.0.1:{broker.port}, InfluxDB {influx.url} (database "
-            f"'sanitation'), {len(registry)} devices at {len(registry.sites)} sites"
+            f"'sanitation'), {len(registry)} devices at {len(registry.sites)} sites; "
+            f"pipeline health and Prometheus metrics http://127.0.0.1:{http_port}/metrics"
         )
         console.print(announce(alertmanager))
         ingest_args = [*SANITEL, "ingest", "--config", str(paths.config)]

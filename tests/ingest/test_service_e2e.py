@@ -359,3 +359,24 @@ def test_refused_credentials_show_in_metrics_and_readiness(
         assert metrics[("sanitel_points_spooled_total", ())] >= 1
         assert metrics[("sanitel_last_write_error_timestamp_seconds", ())] > 0
         assert ingest.stop() == 0
+
+
+def test_broken_rules_file_is_refused_through_post_reload(
+    run_ingest: Callable[..., IngestProcess], tmp_path: Path,
+) -> None:
+    rules = tmp_path / "alerts.yaml"
+    shipped = (ROOT / "config" / "alerts.yaml").read_text()
+    rules.write_text(shipped)
+    port = free_port()
+    ingest = run_ingest(http__port=port, alerts=rules)
+    rules.write_text(shipped.replace("above: 2.0", "above: plenty", 1))
+    answer = httpx.post(f"http://127.0.0.1:{port}/-/reload", timeout=60)
+    assert answer.status_code == 422
+    (error,) = answer.json()["errors"]
+    assert f"alert rules file {rules}" in error and "key 'above'" in error
+    line = int(error.split("(line ")[1].split(")")[0])
+    assert "above: plenty" in rules.read_text().splitlines()[line - 1]
+    assert "kept the previous alert rules" in error and error in ingest.log()
+    rules.write_text(shipped)
+    assert httpx.post(f"http://127.0.0.1:{port}/-/reload", timeout=60).json()["ok"] is True
+    assert ingest.stop() == 0

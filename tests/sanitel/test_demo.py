@@ -51,11 +51,17 @@ def test_demo_flows_within_30s_stops_on_sigint_and_resumes(tmp_path: Path) -> No
                 except httpx.HTTPError:
                     stored = 0
         assert stored > 0, "no reading reached InfluxDB within 30 s"
+        port = yaml.safe_load((directory / "sanitel.yaml").read_text())["http"]["port"]
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        received = next(line for line in metrics.splitlines()
+                        if line.startswith("sanitel_messages_received_total "))
+        assert float(received.split()[1]) > 0
     finally:
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=90)
     assert proc.returncode == 0, output
     assert "generated a city of 12 sites" in output and "stopped; data kept" in output
+    assert f"Prometheus metrics http://127.0.0.1:{port}/metrics" in " ".join(output.split())
     assert (directory / "grafana").is_dir()
     assert "sanitel ingest: stopped" in (directory / "ingest.log").read_text()
 

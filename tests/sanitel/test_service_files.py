@@ -134,3 +134,13 @@ def test_image_holds_every_package_the_command_needs() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("devices", "ingest", "simulators", "dashboards", "sanitel"):
         assert re.search(rf"^COPY {package} ", dockerfile, re.M), package
+
+
+def test_compose_healthcheck_asks_the_ingest_readiness(monkeypatch: pytest.MonkeyPatch) -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    ingest = compose["services"]["ingest"]
+    check = " ".join(ingest["healthcheck"]["test"])
+    config = ROOT / "config" / "sanitel.compose.yaml"
+    settings = load_with_env(monkeypatch, {}, config)
+    assert f"http://127.0.0.1:{settings.http.port}/readyz" in check
+    assert settings.http.host == "0.0.0.0"
