@@ -38,6 +38,9 @@ CHUNK = 500
 #: An active alert ends in Alertmanager this many resends ahead unless sent again.
 ACTIVE_FOR_RESENDS = 4
 DEBOUNCE_S = 0.2
+#: A resolve Alertmanager has not taken within a day is dropped: the alert has long ended
+#: there by its own `endsAt` (an Alertmanager gone for good must not grow the state file).
+KEEP_RESOLVES_MS = 86_400_000
 RETRY_MIN_S = 1.0
 
 
@@ -177,14 +180,16 @@ class AlertmanagerNotifier:
     def _pending_resolves(self, target: _Target, active: list[AlertSnapshot]
                           ) -> list[AlertSnapshot]:
         """The resolves not taken yet, except those an active incident under the same labels
-        supersedes (a late resolve would end it in Alertmanager)."""
+        supersedes (a late resolve would end it in Alertmanager) and those too old."""
         assert self._state is not None
         live = {(a.key, a.severity) for a in active}
+        too_old = now_ms() - KEEP_RESOLVES_MS
         resolves = self._state.resolves(target.url)
-        superseded = [a for a in resolves if (a.key, a.severity) in live]
-        if superseded:
-            self._state.drop_resolves(target.url, superseded)
-        return [a for a in resolves if (a.key, a.severity) not in live]
+        dropped = [a for a in resolves
+                   if (a.key, a.severity) in live or (a.resolved_ms or 0) < too_old]
+        if dropped:
+            self._state.drop_resolves(target.url, dropped)
+        return [a for a in resolves if a not in dropped]
 
     async def _post_alerts(self, target: _Target, alerts: list[AlertSnapshot]) -> None:
         if not alerts:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +209,31 @@ def test_urls_that_are_not_http_are_refused_naming_the_key() -> None:
         load(None, alertmanager={"urls": ["http://am-0:9093", "am-1:9093"]})
     with pytest.raises(ConfigError, match=r"grafana\.url .*'grafana' is not an http"):
         load(None, grafana={"url": "grafana"})
+
+
+def test_a_late_resolve_never_ends_the_next_incident_under_the_same_labels(
+        alertmanager: Alertmanager, tmp_path: Path) -> None:
+    """Resolves kept while Alertmanager was away: the one of an earlier incident of the same
+    rule and device is dropped (sent, it would end the live one there), a day-old one too,
+    another is sent."""
+    now = int(time.time() * 1000)
+    earlier = replace(AlertSnapshot.of_incident(incident("old1")), resolved_ms=now - 30_000)
+    ancient = replace(earlier, alert_id="old2", device_id="WC-0001-OD-2",
+                      resolved_ms=now - 2 * 86_400_000)
+    other = replace(earlier, alert_id="old3", device_id="TS-0001-OD-1", site_id="TS-0001")
+    state = AlertmanagerState(tmp_path / "state")
+    for snapshot in (earlier, ancient, other):
+        state.add_resolve(alertmanager.url, snapshot)
+    state.close()
+    active = [incident("new1")]  # same rule, device and severity as `old1`
+    settings = AlertmanagerSettings(urls=[alertmanager.url], resend_s=60)
+
+    async def scenario() -> None:
+        async with AlertmanagerNotifier(settings, GrafanaSettings(), lambda: REGISTRY,
+                                        lambda: list(active), tmp_path / "state") as notifier:
+            await until("sent", lambda: notifier.sent >= 2)
+            assert notifier.sent == 2  # new1 and old3
+
+    asyncio.run(scenario())
+    assert ids(alertmanager) == {"new1"}
+    assert AlertmanagerState(tmp_path / "state").resolves(alertmanager.url) == []
