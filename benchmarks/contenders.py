@@ -39,6 +39,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from devices.registry import DEVICE_TYPES
+
 TELEMETRY_FILTER = "sanitation/v1/+/+/+/telemetry"
 SESSION_EXPIRY_S = 3600
 
@@ -59,8 +61,7 @@ def _connect_props() -> Properties:
 
 
 #: Measurement of each device type (SPEC section 5), for the bridges.
-MEASUREMENT_OF = {"people_counter": "people_flow", "odor": "odor",
-                  "station_terminal": "station", "sprayer": "sprayer"}
+MEASUREMENT_OF = {name: model.measurement for name, model in DEVICE_TYPES.items()}
 BRIDGE_FLUSH_S = 0.2
 BRIDGE_BATCH = 5000
 

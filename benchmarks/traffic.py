@@ -20,6 +20,7 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from devices.registry import DEVICE_TYPES
 from devices.sites import Registry
 from simulators import FaultKind, FaultRates, Simulator, generate_city
 from simulators.engine import DUPLICATE, STORED
@@ -27,7 +28,7 @@ from simulators.engine import DUPLICATE, STORED
 #: Where every contender's session subscribes.
 TELEMETRY_FILTER = "sanitation/v1/+/+/+/telemetry"
 #: Measurement of each device type in Sanitel's schema (SPEC section 5).
-MEASUREMENTS = ("people_flow", "odor", "station", "sprayer")
+MEASUREMENTS = tuple(model.measurement for model in DEVICE_TYPES.values())
 #: The message-breaking fault kinds; together they make `bad_share` of the readings.
 BAD_KINDS = (
     FaultKind.MALFORMED_JSON,
