@@ -25,7 +25,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.paho_fastpath import BufferedClient, acknowledged, configure, queue_packets
+from ingest.paho_fastpath import (
+    BufferedClient,
+    Publish,
+    acknowledged,
+    configure,
+    queue_packets,
+)
 from ingest.settings import MqttSettings
 
 __all__ = ["Arrival", "BrokerError", "MqttReceiver", "acknowledged"]
@@ -80,6 +86,7 @@ class MqttReceiver:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publishes = self._on_publishes
         client.on_subscribe = self._on_subscribe
         client.on_connect_fail = self._on_connect_fail
         return client
@@ -151,13 +158,26 @@ class MqttReceiver:
 
     # paho's network thread -------------------------------------------------------
 
+    def _on_publishes(self, batch: list[Publish]) -> None:
+        """The plain PUBLISHes of one socket read (paho_fastpath), in order."""
+        if not self._accepting:
+            return
+        generation, now_ms = self.generation, int(time.time() * 1000)
+        self.inbox.extend([Arrival(topic, payload, mid, qos, generation, now_ms)
+                           for topic, payload, mid, qos in batch])
+        self._signal()
+
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        """Any other PUBLISH (with properties, say), through paho's own decoding."""
         if not self._accepting:
             return
         self.inbox.append(
             Arrival(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.generation,
                     int(time.time() * 1000))
         )
+        self._signal()
+
+    def _signal(self) -> None:
         if not self._signalled and self._loop is not None:
             self._signalled = True
             self._loop.call_soon_threadsafe(self._wakeup.set)
