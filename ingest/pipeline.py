@@ -150,8 +150,9 @@ class Pipeline:
 
     def _handle_slice(self, limit: int) -> None:
         inbox = self.rx.inbox
-        for _ in range(min(limit, len(inbox))):
-            self._handle(inbox.popleft())
+        with self.rx.publishing():  # dead letters and alert events: the lock once a slice
+            for _ in range(min(limit, len(inbox))):
+                self._handle(inbox.popleft())
 
     def _handle(self, arrival: Arrival) -> None:
         self.stats.received += 1

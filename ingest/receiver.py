@@ -30,6 +30,7 @@ from ingest.paho_fastpath import (
     Publish,
     acknowledged,
     configure,
+    holding_publishes,
     queue_packets,
 )
 from ingest.settings import MqttSettings
@@ -150,6 +151,10 @@ class MqttReceiver:
         )
         if blob:
             queue_packets(self._client, PUBACK, blob)
+
+    def publishing(self) -> contextlib.AbstractContextManager[None]:
+        """`with rx.publishing():` around many `publish` calls from one thread."""
+        return holding_publishes(self._client)
 
     def publish(
         self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
