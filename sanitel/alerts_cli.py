@@ -7,7 +7,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -17,12 +17,14 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from devices.crews import Crews, CrewsError
+from devices.sites import Registry, RegistryError
 from ingest.alerts.events import Incident
 from ingest.alerts.incident_db import AlertStoreError, read_open_incidents, store_path
 from ingest.alerts.wording import duration
 from ingest.paho_fastpath import configure
 from ingest.settings import MqttSettings, Settings
-from sanitel.cli_support import ConfigOption, load_settings
+from sanitel.cli_support import ConfigOption, load_settings, with_account
 
 ACK_TOPIC = "sanitation/v1/_ack"
 
@@ -84,11 +86,20 @@ def ack_alert(
     alert_id: Annotated[
         str, typer.Argument(help="The alert_id to acknowledge, or a unique prefix of it.")
     ],
-    by: Annotated[str, typer.Option("--by", help="Who acknowledges.")] = "cli",
+    by: Annotated[str, typer.Option("--by", help="Who acknowledges (v1 topic only).")] = "cli",
+    crew: Annotated[str | None, typer.Option(
+        "--crew", help="Acknowledge as this crew, on sanitation/v1/_ack/CREW with its broker "
+        "account (access control on).")] = None,
+    credentials: Annotated[Path | None, typer.Option(
+        help="credentials.csv with the crew's row [default: access.credentials; else "
+        "mqtt.username / SANITEL_MQTT__PASSWORD].")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Acknowledge an active alert: published to sanitation/v1/_ack for the pipeline."""
+    """Acknowledge an active alert: published to sanitation/v1/_ack/CREW with --crew (SPEC
+    section 8), else to the v1 topic sanitation/v1/_ack, for the pipeline."""
     settings = _settings(config)
+    if crew is not None:
+        settings = with_account(settings, "crew", crew, credentials, "sanitel alerts")
     matches = [i for i in _open_incidents(settings) if i.alert_id.startswith(alert_id)]
     exact = [i for i in matches if i.alert_id == alert_id]
     if exact:
@@ -100,9 +111,13 @@ def ack_alert(
         raise typer.Exit(1)
     incident = matches[0]
     alert_id = incident.alert_id
-    payload = orjson.dumps({"alert_id": alert_id, "by": by})
+    if crew is not None:
+        _check_districts(settings, crew, incident)
+        topic, payload, by = f"{ACK_TOPIC}/{crew}", orjson.dumps({"alert_id": alert_id}), crew
+    else:
+        topic, payload = ACK_TOPIC, orjson.dumps({"alert_id": alert_id, "by": by})
     try:
-        _publish(settings.mqtt, ACK_TOPIC, payload)
+        _publish(settings.mqtt, topic, payload)
     except (OSError, RuntimeError, ValueError) as exc:
         typer.echo(f"cannot publish the ack to {settings.mqtt.host}:{settings.mqtt.port}: {exc}",
                    err=True)
@@ -110,16 +125,50 @@ def ack_alert(
     typer.echo(f"acknowledged {alert_id} ({incident.rule} at {incident.site_name}) by {by}")
 
 
+def _check_districts(settings: Settings, crew: str, incident: Incident) -> None:
+    """Say so before publishing an ack the pipeline would ignore (SPEC section 8)."""
+    try:
+        crews = Crews.load(settings.crews)
+        site = Registry.load(settings.registry).sites.get(incident.site_id)
+    except (CrewsError, RegistryError) as exc:
+        typer.echo(f"sanitel alerts: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if crews.get(crew) is None:
+        typer.echo(f"no crew {crew!r} in {settings.crews}", err=True)
+        raise typer.Exit(1)
+    if site is None or not crews.covers(crew, site.district):
+        where = f"district {site.district}" if site else f"site {incident.site_id}"
+        typer.echo(f"alert {incident.alert_id} is in {where}, outside crew {crew!r}'s "
+                   f"districts in {settings.crews}; the pipeline would ignore this ack", err=True)
+        raise typer.Exit(1)
+
+
 def _publish(settings: MqttSettings, topic: str, payload: bytes, timeout_s: float = 10) -> None:
     """Publish one message QoS 1 and wait for the broker's PUBACK."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2,
                          client_id=f"sanitel-ack-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
     configure(client, settings)
+    refused: list[str] = []
+
+    def on_connect(c: Any, u: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            refused.append(f"the broker refused the connection as {settings.username}: {reason}")
+
+    def on_publish(c: Any, u: Any, mid: int, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            refused.append(f"the broker refused the ack on {topic} as {settings.username} "
+                           f"({reason}): only a crew's own account may write its topic")
+
+    client.on_connect, client.on_publish = on_connect, on_publish
     client.connect(settings.host, settings.port, keepalive=30)
     client.loop_start()
     try:
         info = client.publish(topic, payload, qos=1)
-        info.wait_for_publish(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while not info.is_published() and not refused and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if refused:
+            raise RuntimeError(refused[0])
         if not info.is_published():
             raise RuntimeError(f"no PUBACK from the broker within {timeout_s:g} s")
     finally:

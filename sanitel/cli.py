@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from devices.credentials import CredentialsError, find_account, read_credentials
 from devices.crews import Crews, CrewsError
 from devices.sites import Registry, RegistryError
 from ingest.http_endpoints import HttpEndpointError
 from ingest.settings import Settings
-from sanitel.cli_support import ConfigOption, fail, load_settings
+from sanitel.cli_support import ConfigOption, fail, load_settings, with_account
 
 if TYPE_CHECKING:
     from ingest.alerts import AlertEngine
@@ -78,23 +77,6 @@ def load_crews(settings: Settings) -> Crews:
         return Crews.load(settings.crews)
     except CrewsError as exc:
         fail(f"{exc} (configuration key crews / SANITEL_CREWS)")
-
-
-def with_account(settings: Settings, role: str, username: str | None = None) -> Settings:
-    """The settings with the broker account of `access.credentials` (SPEC section 8) when
-    that file is set and mqtt.username is not."""
-    path = settings.access.credentials
-    if path is None or (settings.mqtt.username and role == "ingest"):
-        return settings
-    try:
-        account = find_account(read_credentials(path), role, username)  # type: ignore[arg-type]
-    except CredentialsError as exc:
-        fail(f"{exc} (configuration key access.credentials / SANITEL_ACCESS__CREDENTIALS)")
-    from pydantic import SecretStr
-
-    mqtt = settings.mqtt.model_copy(
-        update={"username": account.username, "password": SecretStr(account.password)})
-    return settings.model_copy(update={"mqtt": mqtt})
 
 
 def open_alerts(settings: Settings, registry: Registry) -> AlertEngine:

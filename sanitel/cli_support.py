@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from pydantic import SecretStr
 
+from devices.credentials import CredentialsError, Role, find_account, read_credentials
 from ingest.settings import ConfigError, Settings, load
 
 ConfigOption = Annotated[
@@ -29,3 +31,22 @@ def load_settings(config: Path | None, command: str = "sanitel") -> Settings:
         return load(config)
     except ConfigError as exc:
         fail(str(exc), 2, command)
+
+
+def with_account(
+    settings: Settings, role: Role, username: str | None = None, path: Path | None = None,
+    command: str = "sanitel",
+) -> Settings:
+    """The settings with the broker account of `role` (and `username`) from `path` or
+    `access.credentials` (SPEC section 8); for ingest only when mqtt.username is unset."""
+    path = path or settings.access.credentials
+    if path is None or (settings.mqtt.username and role == "ingest"):
+        return settings
+    try:
+        account = find_account(read_credentials(path), role, username)
+    except CredentialsError as exc:
+        fail(f"{exc} (configuration key access.credentials / SANITEL_ACCESS__CREDENTIALS)",
+             2, command)
+    mqtt = settings.mqtt.model_copy(
+        update={"username": account.username, "password": SecretStr(account.password)})
+    return settings.model_copy(update={"mqtt": mqtt})

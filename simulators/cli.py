@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from devices.credentials import CredentialsError, read_credentials
 from devices.sites import Registry, RegistryError
 from simulators.city import generate_city, write_registry
 from simulators.clock import StartTimeError, default_start_ms, parse_start, wall_ms
@@ -47,6 +48,13 @@ def simulate(
         bool, typer.Option(envvar="SANITEL_MQTT__TLS", help="Connect with TLS.")
     ] = False,
     ca_file: Annotated[Path | None, typer.Option(envvar="SANITEL_MQTT__CA_FILE")] = None,
+    credentials: Annotated[
+        Path | None,
+        typer.Option(
+            help="credentials.csv of `sanitel access init`: each device connects with its own "
+            "row (gateway mode: each site as its <site_id>-gw row)."
+        ),
+    ] = None,
     registry: Annotated[
         Path | None,
         typer.Option(help=f"Registry YAML [default: $SANITEL_REGISTRY, or {DEFAULT_REGISTRY}]"),
@@ -105,7 +113,8 @@ def simulate(
         start_ms = parse_start(start) if start else default_start_ms(now, speed, duration)
         if connections not in ("auto", "per-device", "gateway"):
             raise UsageError(f"--connections {connections!r}: use auto, per-device or gateway")
-    except (RegistryError, FaultRateError, StartTimeError, UsageError) as exc:
+        devices_accounts, gateway_accounts = _accounts(credentials)
+    except (RegistryError, FaultRateError, StartTimeError, UsageError, CredentialsError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     console.print(
@@ -118,7 +127,10 @@ def simulate(
         city, seed=seed, start_ms=start_ms, faults=rates, utc_offset_h=utc_offset,
         phased=not once, wall_clock=wall_ms,
     )  # fmt: skip
-    options = BrokerOptions(host, port, username, password, tls, ca_file, qos)
+    options = BrokerOptions(
+        host, port, username, password, tls, ca_file, qos,
+        device_accounts=devices_accounts, gateway_accounts=gateway_accounts,
+    )
     mode: ConnectionMode = connections  # type: ignore[assignment]
     try:
         publisher = asyncio.run(
@@ -151,6 +163,20 @@ def simulate(
             err=True,
         )
     console.print(summary(sim.tally))
+
+
+def _accounts(
+    path: Path | None,
+) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+    """Device id -> (username, password) and site id -> its gateway's, from the file."""
+    if path is None:
+        return {}, {}
+    rows = read_credentials(path)
+    devices = {r.device_id: (r.username, r.password) for r in rows if r.role == "device"}
+    gateways = {r.site_id: (r.username, r.password) for r in rows if r.role == "gateway"}
+    if not devices and not gateways:
+        raise CredentialsError(f"credentials file {path}: no device or gateway rows")
+    return devices, gateways
 
 
 def _registry(path: Path | None, sites: int | None, seed: int, out: Path | None) -> Registry:

@@ -10,6 +10,12 @@ Two ways to connect:
   retained on start and `{"online": false}` on a clean stop (a gateway cannot leave a
   will per device).
 
+With broker accounts (`sanitel simulate --credentials`, SPEC section 8) every device
+connects as itself (per device), or each site's gateway as `{site_id}-gw` (gateway mode,
+one connection per site). A message the broker would not take from that account (a
+fault naming a device that is not registered, or another site) is still sent on it:
+the broker refuses it, as it would a spoofing device.
+
 Either way paho's network threads reconnect when the broker goes away, and QoS 1
 messages published meanwhile are sent once it is back. `publish` waits while too many
 messages are unacknowledged, which is the simulator's backpressure.
@@ -53,6 +59,14 @@ class BrokerOptions:
     keepalive_s: int = 30
     client_id_prefix: str = "sanitel-sim"
     connect_timeout_s: float = 10.0
+    #: Broker accounts: device id -> (username, password), and site id -> the site
+    #: gateway's (username, password). Empty: every connection uses username/password.
+    device_accounts: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    gateway_accounts: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+
+    @property
+    def with_accounts(self) -> bool:
+        return bool(self.device_accounts or self.gateway_accounts)
 
     def where(self) -> str:
         return f"MQTT broker {self.host}:{self.port}"
@@ -61,7 +75,10 @@ class BrokerOptions:
 class _Link:
     """One paho client and what it has sent and had acknowledged (written by its thread)."""
 
-    def __init__(self, options: BrokerOptions, client_id: str, will: Device | None) -> None:
+    def __init__(
+        self, options: BrokerOptions, client_id: str, will: Device | None,
+        account: tuple[str, str] | None = None,
+    ) -> None:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
         )
@@ -70,7 +87,9 @@ class _Link:
         self.connects = 0
         self.error: str | None = None
         client = self.client
-        if options.username is not None:
+        if account is not None:
+            client.username_pw_set(*account)
+        elif options.username is not None:
             client.username_pw_set(options.username, options.password)
         if options.tls:
             client.tls_set(
@@ -125,14 +144,20 @@ class MqttPublisher:
         per_device = mode == "per-device" or (mode == "auto" and len(devices) <= PER_DEVICE_LIMIT)
         self.mode: ConnectionMode = "per-device" if per_device else "gateway"
         prefix = f"{options.client_id_prefix}-{os.getpid()}"
-        # Gateway links also carry what has no device of its own (unknown-device faults).
-        self._gateways = [_Link(options, f"{prefix}-gw{i}", None) for i in range(max(1, gateways))]
         self._by_device: dict[str, _Link] = {}
-        if per_device:
+        if options.with_accounts:
+            self._gateways = _accounts_links(options, devices, per_device, self._by_device)
+        else:
+            # Gateway links also carry what has no device of its own (unknown-device faults).
+            self._gateways = [
+                _Link(options, f"{prefix}-gw{i}", None) for i in range(max(1, gateways))
+            ]
+        if per_device and not options.with_accounts:
             self._gateways = self._gateways[:1]
             for d in devices:
                 self._by_device[d.id] = _Link(options, f"{options.client_id_prefix}-{d.id}", d)
-        self._links = [*self._gateways, *self._by_device.values()]
+        self._links = list({id(link): link for link in
+                            [*self._gateways, *self._by_device.values()]}.values())
         self._max_pending = max_pending
         self._next_gateway = 0
         self._dropped = 0
@@ -233,3 +258,30 @@ class MqttPublisher:
     @property
     def connections(self) -> int:
         return len(self._links)
+
+
+def _accounts_links(
+    options: BrokerOptions, devices: list[Device], per_device: bool, by_device: dict[str, _Link]
+) -> list[_Link]:
+    """Links that connect as the devices' own accounts (per device) or the site gateways'
+    (gateway mode); fills `by_device`; returns the links for messages of no known device."""
+    prefix = options.client_id_prefix
+    if per_device:
+        for d in devices:
+            account = options.device_accounts.get(d.id)
+            if account is None:
+                raise PublisherError(f"device {d.id}: no device row in the credentials; "
+                                     "run `sanitel access init` with this registry")
+            by_device[d.id] = _Link(options, f"{prefix}-{d.id}", d, account)
+        return list(by_device.values())[:1]
+    sites: dict[str, _Link] = {}
+    for d in devices:
+        if d.site.id not in sites:
+            account = options.gateway_accounts.get(d.site.id)
+            if account is None:
+                raise PublisherError(
+                    f"site {d.site.id}: no gateway row ({d.site.id}-gw) in the credentials; "
+                    "run `sanitel access init --gateways`, or use --connections per-device")
+            sites[d.site.id] = _Link(options, f"{prefix}-{d.site.id}-gw", None, account)
+        by_device[d.id] = sites[d.site.id]
+    return list(sites.values())[:1]

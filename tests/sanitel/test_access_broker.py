@@ -4,6 +4,8 @@ real `sanitel ingest` connected with its own account (access.enabled)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -251,3 +253,79 @@ def test_ingest_in_a_shared_group_still_receives(
     log = ingest.log()
     assert "$share/ingest/" in log
     assert secured.account("sanitel-ingest").password not in log
+
+
+SANITEL = [sys.executable, "-m", "sanitel.cli"]
+
+
+def _sanitel(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SANITEL, *args], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+
+
+@pytest.mark.parametrize("connections", ["per-device", "gateway"])
+def test_simulate_connects_every_device_with_its_own_account(
+    connections: str, mosquitto: Mosquitto, secured: Secured, ingest: Any, influxd: Influxd,
+) -> None:
+    creds = secured.out / "credentials.csv"
+    result = _sanitel("simulate", "--host", "127.0.0.1", "--port", str(mosquitto.port),
+                      "--registry", str(secured.registry_path), "--credentials", str(creds),
+                      "--connections", connections, "--once", "--quiet")
+    assert result.returncode == 0, result.stderr
+    counts = {m: len(wait_rows(influxd, f"SELECT * FROM {m}", ingest.database, n))
+              for m, n in (("people_flow", 1), ("odor", 2), ("sprayer", 1), ("station", 1))}
+    assert counts == {"people_flow": 1, "odor": 2, "sprayer": 1, "station": 1}
+    secrets_ = [a.password for a in read_credentials(creds)]
+    output = result.stdout + result.stderr + ingest.log()
+    assert not [s for s in secrets_ if s in output]
+
+
+def test_simulate_with_a_wrong_password_is_refused(mosquitto: Mosquitto, secured: Secured,
+                                                   tmp_path: Path) -> None:
+    creds = (secured.out / "credentials.csv").read_text()
+    right = secured.account("WC-0001-PC-1").password
+    tampered = tmp_path / "stolen.csv"
+    tampered.write_text(creds.replace(right, "guessed-password"))
+    result = _sanitel("simulate", "--host", "127.0.0.1", "--port", str(mosquitto.port),
+                      "--registry", str(secured.registry_path), "--credentials", str(tampered),
+                      "--connections", "per-device", "--once", "--quiet")
+    assert result.returncode == 1 and "refused" in result.stderr, result.stderr
+    assert "guessed-password" not in result.stderr
+
+
+def test_alerts_ack_as_a_crew(clients: Callable[..., Client], ingest: Any, secured: Secured,
+                              tmp_path: Path) -> None:
+    watcher = clients("crew-jinjiang")
+    watcher.subscribe(f"{T}/_alerts/#")
+    clients("WC-0001-OD-1").publish(f"{OD}/status", b'{"online": false}', retain=True)
+    alert_id = _first_event(watcher, "WC-0001-OD-1")["alert_id"]
+    creds = secured.out / "credentials.csv"
+    ack = ["alerts", "ack", alert_id[:12], "--credentials", str(creds)]
+    outside = _sanitel(*ack, "--crew", "crew-chenghua", env=ingest.env)
+    assert outside.returncode == 1 and "outside crew 'crew-chenghua'" in outside.stderr
+    stolen = tmp_path / "stolen.csv"
+    stolen.write_text(creds.read_text().replace(secured.account("crew-jinjiang").password,
+                                                secured.account("crew-chenghua").password))
+    impostor = _sanitel(*ack[:3], "--credentials", str(stolen), "--crew", "crew-jinjiang",
+                        env=ingest.env)
+    assert impostor.returncode == 1 and "refused the connection" in impostor.stderr
+    done = _sanitel(*ack, "--crew", "crew-jinjiang", env=ingest.env)
+    assert done.returncode == 0, done.stderr
+    assert _wait_state(watcher, alert_id, "acknowledged")["acknowledged_by"] == "crew-jinjiang"
+    output = "".join(r.stdout + r.stderr for r in (outside, impostor, done))
+    assert not [a.username for a in read_credentials(creds) if a.password in output]
+
+
+def test_no_secret_in_help_or_logs(secured: Secured, ingest: Any) -> None:
+    env = {**os.environ, "SANITEL_MQTT__PASSWORD": "sekrit-from-env-123",
+           "SANITEL_INFLUX__PASSWORD": "sekrit-influx-456"}
+    passwords = [a.password for a in read_credentials(secured.out / "credentials.csv")]
+    for command in (["--help"], ["ingest", "--help"], ["simulate", "--help"],
+                    ["access", "init", "--help"], ["alerts", "ack", "--help"], ["demo", "--help"]):
+        result = _sanitel(*command, env=env)
+        assert result.returncode == 0, result.stderr
+        text = result.stdout + result.stderr
+        assert "sekrit" not in text, command
+        assert not [p for p in passwords if p in text], command
+    assert not [p for p in passwords if p in ingest.log()]
+    assert "sanitel-ingest" in (secured.out / "passwd").read_text()
