@@ -33,6 +33,7 @@ from dashboards.panels import (
     transformation,
     value_colours,
 )
+from dashboards.rollup_choice import raw_or_rollup
 from dashboards.thresholds import AlertLevels
 
 UID = "sanitel-city-overview"
@@ -56,7 +57,24 @@ def build(levels: AlertLevels) -> Dashboard:
     board.with_row(section("Flow"))
     board.with_panel(readings_per_second()).with_panel(rejects_by_reason())
     board.with_panel(devices_online()).with_panel(devices_offline())
+    board.with_row(section("Over the period"))
+    board.with_panel(people_per_district()).with_panel(nh3_peak_per_district())
     return board
+
+
+def people_per_district() -> timeseries.Panel:
+    """Over a year it reads the hourly rollups: one point per counter and hour."""
+    queries = raw_or_rollup(
+        "people_flow", 'sum("entries") AS "people"', 'sum("entries_sum") AS "people"',
+        f"{PLACE_MATCH} AND $timeFilter", '"district"', alias="$tag_district")
+    return graph("People in per district", queries, unit="short", bars=True, width=12)
+
+
+def nh3_peak_per_district() -> timeseries.Panel:
+    queries = raw_or_rollup(
+        "odor", 'max("nh3_ppm") AS "nh3_ppm"', 'max("nh3_ppm_max") AS "nh3_ppm"',
+        f"{PLACE_MATCH} AND $timeFilter", '"district"', alias="$tag_district")
+    return graph("NH3 peak per district", queries, unit="ppm", width=12)
 
 
 def sites_query() -> InfluxQL:

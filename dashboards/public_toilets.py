@@ -13,6 +13,7 @@ from dashboards import variables
 from dashboards.document import section, skeleton
 from dashboards.influxql import PLACE_MATCH, InfluxQL
 from dashboards.panels import graph
+from dashboards.rollup_choice import raw_or_rollup
 from dashboards.thresholds import AlertLevels, RuleLevels
 
 UID = "sanitel-public-toilets"
@@ -45,26 +46,37 @@ def _per_site(select: str, measurement: str, interval: str = "$__interval") -> I
     """).alias("$tag_site_id")
 
 
+def _over_range(raw_select: str, rollup_select: str, measurement: str,
+                interval: str = "$__interval") -> list[InfluxQL]:
+    """Raw readings up to 7 days, the hourly rollups beyond."""
+    return raw_or_rollup(measurement, raw_select, rollup_select, WHERE, '"site_id"',
+                         interval, alias="$tag_site_id")
+
+
 def people_per_hour() -> timeseries.Panel:
-    entries = _per_site('sum("entries") AS "entries"', "people_flow", "1h")
-    return graph("People in per site and hour", [entries], unit="short", bars=True)
+    entries = _over_range('sum("entries") AS "entries"', 'sum("entries_sum") AS "entries"',
+                          "people_flow", "1h")
+    return graph("People in per site and hour", entries, unit="short", bars=True)
 
 
 def occupancy(levels: RuleLevels | None) -> timeseries.Panel:
-    query = _per_site('max("occupancy") AS "occupancy"', "people_flow")
-    return graph("Occupancy", [query], unit="short", levels=levels)
+    query = _over_range('max("occupancy") AS "occupancy"',
+                        'max("occupancy_max") AS "occupancy"', "people_flow")
+    return graph("Occupancy", query, unit="short", levels=levels)
 
 
 def odor(gas: str, field: str, levels: RuleLevels | None) -> timeseries.Panel:
-    query = _per_site(f'mean("{field}") AS "{field}"', "odor")
-    return graph(f"{gas} (ppm) with alert thresholds", [query], unit="ppm", levels=levels)
+    query = _over_range(f'mean("{field}") AS "{field}"', f'mean("{field}_mean") AS "{field}"',
+                        "odor")
+    return graph(f"{gas} (ppm) with alert thresholds", query, unit="ppm", levels=levels)
 
 
 def sprays() -> timeseries.Panel:
-    query = _per_site('sum("sprays") AS "sprays"', "sprayer")
-    return graph("Sprays", [query], unit="short", bars=True)
+    query = _over_range('sum("sprays") AS "sprays"', 'sum("sprays_sum") AS "sprays"', "sprayer")
+    return graph("Sprays", query, unit="short", bars=True)
 
 
 def liquid(levels: RuleLevels | None) -> timeseries.Panel:
-    query = _per_site('last("liquid_pct") AS "liquid_pct"', "sprayer")
-    return graph("Fragrance liquid left", [query], unit="percent", levels=levels).min(0).max(100)
+    query = _over_range('last("liquid_pct") AS "liquid_pct"',
+                        'min("liquid_pct_min") AS "liquid_pct"', "sprayer")
+    return graph("Fragrance liquid left", query, unit="percent", levels=levels).min(0).max(100)

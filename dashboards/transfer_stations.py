@@ -9,6 +9,7 @@ from dashboards import variables
 from dashboards.document import section, skeleton
 from dashboards.influxql import PLACE_MATCH, InfluxQL
 from dashboards.panels import bool_colours, graph, grid, timeline, transformation, value_colours
+from dashboards.rollup_choice import raw_or_rollup
 from dashboards.thresholds import AlertLevels, RuleLevels
 
 UID = "sanitel-transfer-stations"
@@ -36,20 +37,20 @@ def build(levels: AlertLevels) -> Dashboard:
     return board
 
 
-def _per_site(select: str, measurement: str) -> InfluxQL:
-    return InfluxQL(f"""
-        SELECT {select} FROM "{measurement}" WHERE {WHERE}
-        GROUP BY time($__interval), "site_id" fill(none)
-    """).alias("$tag_site_id")
+def _over_range(field: str, function: str, measurement: str, rollup_field: str) -> list[InfluxQL]:
+    """Raw readings up to 7 days, the hourly rollups beyond (same column name)."""
+    return raw_or_rollup(
+        measurement, f'{function}("{field}") AS "{field}"',
+        f'{function}("{rollup_field}") AS "{field}"', WHERE, '"site_id"', alias="$tag_site_id")
 
 
 def fill(levels: RuleLevels | None) -> timeseries.Panel:
-    query = _per_site('max("fill_pct") AS "fill_pct"', "station")
-    return graph("Container fill", [query], unit="percent", levels=levels).min(0).max(100)
+    query = _over_range("fill_pct", "max", "station", "fill_pct_max")
+    return graph("Container fill", query, unit="percent", levels=levels).min(0).max(100)
 
 
 def weight() -> timeseries.Panel:
-    return graph("Weight", [_per_site('max("weight_kg") AS "weight_kg"', "station")],
+    return graph("Weight", _over_range("weight_kg", "max", "station", "weight_kg_max"),
                  unit="masskg")
 
 
@@ -83,5 +84,5 @@ def faults() -> table.Panel:
 
 
 def odor(gas: str, field: str, levels: RuleLevels | None) -> timeseries.Panel:
-    query = _per_site(f'mean("{field}") AS "{field}"', "odor")
-    return graph(f"{gas} (ppm) with alert thresholds", [query], unit="ppm", levels=levels)
+    query = _over_range(field, "mean", "odor", f"{field}_mean")
+    return graph(f"{gas} (ppm) with alert thresholds", query, unit="ppm", levels=levels)

@@ -71,8 +71,11 @@ def push_command(
     if influx_url:
         influx = influx.model_copy(update={"url": influx_url})
     source = _source(influx)
-    secrets = {"username": influx.username or ""}
-    secret = influx.token if source.uses_token else influx.password
+    # Grafana reads with the read-only user (SPEC section 8) when there is one.
+    reader = influx.read_username is not None and influx.read_password is not None
+    secrets = {"username": (influx.read_username if reader else influx.username) or ""}
+    password = influx.read_password if reader else influx.password
+    secret = influx.token if source.uses_token else password
     secrets["token" if source.uses_token else "password"] = (
         secret.get_secret_value() if secret else ""
     )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BOARDS = dashboards.dashboards(ROOT / "config" / "alerts.yaml")
 #: What Grafana puts in for its macros over a "last hour" range at a 1-minute interval.
 MACROS = {"$timeFilter": "time > now() - 1h", "$__interval": "1m"}
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
+#: A query that answers only for ranges beyond 7 days (it reads the hourly rollups).
+LONG_RANGE_MARK = "${__to} - ${__from} >"
 _REGEX_SPECIAL = re.compile(r"([\\^$*+?.()|\[\]{}/])")
 
 
@@ -23,8 +27,17 @@ def regex_value(values: list[str]) -> str:
     return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
 
 
-def fill_in(query: str, variables: dict[str, str]) -> str:
-    for macro, value in MACROS.items():
+def fill_in(query: str, variables: dict[str, str], range_ms: int | None = None) -> str:
+    """Macros as Grafana fills them over the last `range_ms`: by default an hour, or 30
+    days for a query that reads the rollups (they answer only beyond 7 days)."""
+    if range_ms is None:
+        range_ms = 30 * DAY_MS if LONG_RANGE_MARK in query else HOUR_MS
+    now = int(time.time() * 1000)
+    macros = MACROS | {"${__from}": str(now - range_ms), "${__to}": str(now)}
+    if range_ms != HOUR_MS:
+        macros |= {"$timeFilter": f"time > now() - {range_ms}ms",
+                   "$__interval": "1h" if range_ms > 7 * DAY_MS else "1m"}
+    for macro, value in macros.items():
         query = query.replace(macro, value)
     for name in sorted(variables, key=len, reverse=True):
         query = query.replace(f"${name}", variables[name])

@@ -68,7 +68,8 @@ def wait_for(influxd: Influxd, database: str, query: str, timeout: float = 30) -
 def test_every_panel_shows_the_simulated_city(
     run_ingest: Callable[..., Any], mosquitto: Mosquitto, influxd: Influxd
 ) -> None:
-    ingest = run_ingest(registry=REGISTRY, alerts=ROOT / "config" / "alerts.yaml")
+    ingest = run_ingest(registry=REGISTRY, alerts=ROOT / "config" / "alerts.yaml",
+                        retention__rollup_every_s=1)
     simulate(mosquitto)  # on its clean stop every device publishes {"online": false}
     station_site, station = device_of_type("station_terminal")
     odor_site, odor = device_of_type("odor")
@@ -79,6 +80,9 @@ def test_every_panel_shows_the_simulated_city(
     ])
     wait_for(influxd, ingest.database, "SELECT fault_code FROM station WHERE compactor = 'fault'")
     wait_for(influxd, ingest.database, "SELECT online FROM device_status WHERE online = true")
+    # Panels over more than 7 days read the rollups, which ingest keeps.
+    wait_for(influxd, ingest.database, 'SELECT * FROM "rollup"."station_1h" WHERE '
+             "fill_pct_max >= 61.5")
     assert ingest.stop() == 0
 
     empty, answered = [], 0

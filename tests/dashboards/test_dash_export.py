@@ -66,8 +66,8 @@ def test_provider_points_at_the_dashboard_files(
 def test_datasource_file_takes_credentials_from_the_environment(
     tmp_path: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
-    export(tmp_path, env={"SANITEL_INFLUX__USERNAME": "reader",
-                          "SANITEL_INFLUX__PASSWORD": "very-secret",
+    export(tmp_path, env={"SANITEL_INFLUX__READ_USERNAME": "reader",
+                          "SANITEL_INFLUX__READ_PASSWORD": "very-secret",
                           "SANITEL_INFLUX__DATABASE": "city"})
     text = (tmp_path / "provisioning/datasources/sanitel.yaml").read_text()
     assert "very-secret" not in text and "reader" not in text
@@ -75,8 +75,8 @@ def test_datasource_file_takes_credentials_from_the_environment(
     assert ds["uid"] == "sanitel-influxdb" and ds["type"] == "influxdb"
     assert ds["jsonData"] == {"version": "InfluxQL", "dbName": "city", "httpMode": "POST",
                               "timeInterval": "10s"}
-    assert ds["user"] == "${SANITEL_INFLUX__USERNAME}"
-    assert ds["secureJsonData"] == {"password": "${SANITEL_INFLUX__PASSWORD}"}
+    assert ds["user"] == "${SANITEL_INFLUX__READ_USERNAME}"  # the read-only user (SPEC 8)
+    assert ds["secureJsonData"] == {"password": "${SANITEL_INFLUX__READ_PASSWORD}"}
 
 
 def test_datasource_file_uses_a_token_header_for_v2(

@@ -117,3 +117,16 @@ def test_unreachable_grafana_exits_1(clean_env: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(app, ["push", "--url", "http://127.0.0.1:9"])
     assert result.exit_code == 1
     assert "cannot reach Grafana at http://127.0.0.1:9" in result.output
+
+
+def test_the_datasource_reads_as_the_read_only_user(
+    grafana: FakeGrafana, clean_env: pytest.MonkeyPatch
+) -> None:
+    # SPEC 8: Grafana's datasource uses the user that may only read.
+    result = run_push(grafana, env={"SANITEL_INFLUX__READ_USERNAME": "sanitel-grafana",
+                                    "SANITEL_INFLUX__READ_PASSWORD": "reader-secret"})
+    assert result.exit_code == 0, result.output
+    ds = grafana.writes()[1].body
+    assert ds["user"] == "sanitel-grafana"
+    assert ds["secureJsonData"] == {"password": "reader-secret"}
+    assert "reader-secret" not in result.output

@@ -8,6 +8,9 @@ simulated city through the whole data path is in `test_dash_city_e2e`.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
@@ -15,7 +18,16 @@ from typing import Any
 import httpx
 import pytest
 from dash_city import city_lines
-from dash_queries import BOARDS, fill_in, queries, resolve_variables, run
+from dash_queries import (
+    BOARDS,
+    DAY_MS,
+    HOUR_MS,
+    LONG_RANGE_MARK,
+    fill_in,
+    queries,
+    resolve_variables,
+    run,
+)
 
 from sanitel.local_servers import Influxd
 
@@ -28,6 +40,13 @@ def city_db(influxd: Influxd) -> str:
     response = httpx.post(f"{influxd.url}/write", params={"db": database, "precision": "ms"},
                           content="\n".join(lines).encode(), timeout=30)
     assert response.status_code == 204, response.text
+    influxd.query(f'CREATE RETENTION POLICY "rollup" ON "{database}" DURATION 1825d '
+                  "REPLICATION 1")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANITEL_")}
+    env |= {"SANITEL_INFLUX__URL": influxd.url, "SANITEL_INFLUX__DATABASE": database}
+    done = subprocess.run([sys.executable, "-m", "sanitel.cli", "influx", "rollup",
+                           "--hours", "3"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
     return database
 
 
@@ -69,3 +88,24 @@ def test_worst_alert_colours_the_sites(influxd: Influxd, city_db: str) -> None:
     # dash_city: WC-0002 escalated to critical (its warning resolved), WC-0001 has an
     # acknowledged warning, WC-0003 a warning and an info, TS-0001's fault resolved.
     assert worst == {"WC-0001": 2, "WC-0002": 3, "WC-0003": 2}
+
+
+@pytest.mark.parametrize("stem", list(BOARDS))
+def test_raw_up_to_7_days_rollups_beyond(influxd: Influxd, city_db: str, stem: str) -> None:
+    """SPEC 9: a panel reads the rollups when its range is longer than 7 days, else the raw
+    readings; the other query of the pair answers nothing."""
+    variables = resolve_variables(influxd, city_db, BOARDS[stem], "all")
+    pairs = 0
+    for panel in BOARDS[stem]["panels"]:
+        targets = {t["refId"]: t["query"] for t in panel.get("targets", [])}
+        if not any(LONG_RANGE_MARK in q for q in targets.values()):
+            continue
+        pairs += 1
+        raw, rollup = targets["A"], targets["B"]
+        assert '"rollup".' in rollup and '"rollup".' not in raw, panel["title"]
+        for range_ms, answers, silent in ((HOUR_MS, raw, rollup), (7 * DAY_MS, raw, rollup),
+                                          (7 * DAY_MS + 60_000, rollup, raw),
+                                          (30 * DAY_MS, rollup, raw)):
+            assert run(influxd, city_db, fill_in(answers, variables, range_ms)), panel["title"]
+            assert not run(influxd, city_db, fill_in(silent, variables, range_ms)), panel["title"]
+    assert pairs >= (2 if stem in ("city-overview", "transfer-stations", "public-toilets") else 0)
