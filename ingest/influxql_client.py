@@ -39,6 +39,12 @@ class Credentials:
     password: SecretStr | None = None
     token: SecretStr | None = None
 
+    def params(self) -> dict[str, str]:
+        """`u` and `p` as 1.x reads them from a URL (prefer `basic_auth`)."""
+        if self.token is None and self.username and self.password is not None:
+            return {"u": self.username, "p": self.password.get_secret_value()}
+        return {}
+
     def basic_auth(self) -> tuple[str, str] | None:
         """HTTP Basic: 1.x and the v1 compatibility API take it; no password in a URL."""
         if self.token is None and self.username and self.password is not None:
