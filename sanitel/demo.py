@@ -27,6 +27,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from devices.sites import Registry
+from sanitel.demo_access import DemoAccess, demo_access
 from sanitel.demo_alertmanager import DemoAlertmanager, announce, demo_alertmanager
 from sanitel.local_servers import Influxd, Mosquitto, ServerError, find_binary, free_port
 
@@ -60,7 +61,7 @@ def _port(wanted: int) -> int:
 
 
 def _write_config(paths: DemoPaths, mqtt_port: int, influx_url: str,
-                  alertmanager_url: str | None = None) -> int:
+                  alertmanager_url: str | None = None, access: DemoAccess | None = None) -> int:
     """Write the demo's configuration; returns the port of the ingest's HTTP endpoints."""
     http_port = _port(9108)
     config: dict[str, Any] = {
@@ -71,6 +72,7 @@ def _write_config(paths: DemoPaths, mqtt_port: int, influx_url: str,
         "pipeline": {"instance": "demo", "stats_interval_s": 2},
         "http": {"port": http_port},
     }
+    config.update(access.settings() if access else {})
     if alertmanager_url:
         config["alertmanager"] = {"urls": [alertmanager_url], "resend_s": 30}
     paths.config.write_text(
@@ -143,14 +145,15 @@ def demo(
     paths = DemoPaths(directory)
     directory.mkdir(parents=True, exist_ok=True)
     registry = _city(paths, sites, seed, console)
-    broker = Mosquitto(directory / "mosquitto", port=_port(mqtt_port))
+    access = demo_access(directory, registry)
+    broker = Mosquitto(directory / "mosquitto", port=_port(mqtt_port), extra_conf=access.conf)
     influx = Influxd(directory / "influxdb", port=_port(influx_port))
     stop = _stop_on_signals()
     with broker, influx, demo_alertmanager(
         directory / "alertmanager", registry, _port(alertmanager_port)
     ) as alertmanager:
         http_port = _write_config(paths, broker.port, influx.url,
-                                  alertmanager.url if alertmanager else None)
+                                  alertmanager.url if alertmanager else None, access)
         _export_dashboards(paths, console)
         console.print(
             f"broker mqtt://127.0.0.1:{broker.port}, InfluxDB {influx.url} (database "
@@ -158,11 +161,12 @@ def demo(
             f"pipeline health and Prometheus metrics http://127.0.0.1:{http_port}/metrics"
         )
         console.print(announce(alertmanager))
+        console.print(access.announce())
         ingest_args = [*SANITEL, "ingest", "--config", str(paths.config)]
         simulate_args = [
             *SANITEL, "simulate", "--host", "127.0.0.1", "--port", str(broker.port),
             "--registry", str(paths.registry), "--speed", str(speed), "--seed", str(seed),
-            "--faults", str(faults), "--quiet",
+            "--faults", str(faults), "--quiet", "--credentials", str(access.credentials),
         ]
         with (
             _child(ingest_args, directory / "ingest.log") as ingest,
