@@ -184,3 +184,43 @@ def test_stopping_is_not_ready() -> None:
     verdict = assess(Conditions(started=True, stopping=True, subscribed=True,
                                 spool_max_bytes=MiB))
     assert not verdict.ready and verdict.reasons == ["stopping"]
+
+
+def test_random_bytes_never_break_the_http_server() -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    async def ok() -> Response:
+        return Response(200, b"{}")
+
+    async def exchange(port: int, raw: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(raw)
+        await writer.drain()
+        writer.write_eof()
+        answer = await asyncio.wait_for(reader.read(), 15)
+        writer.close()
+        return answer
+
+    loop = asyncio.new_event_loop()
+    server = HttpEndpoints("127.0.0.1", 0, {("GET", "/healthz"): ok})
+    loop.run_until_complete(server.__aenter__())
+    try:
+        @settings(max_examples=150, deadline=None,
+                  suppress_health_check=[HealthCheck.function_scoped_fixture])
+        @given(st.binary(max_size=2048) | st.builds(
+            lambda head, tail: head + tail,
+            st.sampled_from([b"GET /healthz HTTP/1.1\r\n", b"POST / HTTP/1.0\r\n", b""]),
+            st.binary(max_size=512)))
+        def check(raw: bytes) -> None:
+            answer = loop.run_until_complete(exchange(server.port, raw))
+            # an answer is always a whole HTTP response (or nothing, for a cut request)
+            assert answer == b"" or answer.startswith(b"HTTP/1.1 ")
+
+        check()
+        healthy = loop.run_until_complete(
+            exchange(server.port, b"GET /healthz HTTP/1.1\r\n\r\n"))
+        assert healthy.startswith(b"HTTP/1.1 200 ")
+    finally:
+        loop.run_until_complete(server.__aexit__(None, None, None))
+        loop.close()
