@@ -1,9 +1,9 @@
 """What running as a service costs (SPEC section 10), on a real `sanitel ingest` with a
 large city: the time of a `/metrics` scrape, of a reload of the registry and rules, and
 how long the event loop stalls meanwhile (the worst `/healthz` answer time while the
-reload runs, polled every 5 ms). The loop only swaps the new configuration in; parsing
-and checking run in a thread, but libyaml's composer and pydantic's validator each hold
-the GIL for one long call, which is most of the stall. Figures vary with the machine's
+reload runs, polled every 5 ms). The loop only swaps the new configuration in; the
+registry is parsed in a child process and checked in a thread (pydantic's validator
+holds the GIL for one call, the rest of the stall). Figures vary with the machine's
 load: run it on a quiet one.
 
     .venv/bin/python -m benchmarks.service_overhead [--sites 1200] [--scrapes 50]

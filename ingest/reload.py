@@ -1,6 +1,7 @@
 """Reloading the registry and the alert rules in a running pipeline (SIGHUP, SPEC section 10).
 
-The files are read and checked off the event loop; only a complete new configuration is
+The files are read and checked off the event loop (the registry, which can be large, is
+parsed by a child process: `yaml_process`); only a complete new configuration is
 put in force, between two messages, so no reading is lost and the MQTT session stays up.
 A file that does not load keeps the previous one in force; the error names the file, the
 key and, where it can be found, the line.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from devices.sites import Registry, RegistryError
 from ingest.config_lines import with_line
+from ingest.yaml_process import YamlFileError, load_yaml_in_child
 
 if TYPE_CHECKING:
     from ingest.alerts.rules import RuleSet
@@ -90,8 +92,13 @@ class ConfigReloader:
 
     async def _load_registry(self, errors: list[str]) -> Registry | None:
         path = self._registry_path
+        source = f"registry file {path}"
         try:
-            return await asyncio.to_thread(Registry.load, path)
+            try:
+                data = await load_yaml_in_child(path)
+            except YamlFileError as exc:
+                raise RegistryError(f"{source}: {exc}") from None
+            return await asyncio.to_thread(Registry.from_dict, data, source)
         except RegistryError as exc:
             errors.append(f"{with_line(str(exc), path)}; kept the previous registry")
             return None

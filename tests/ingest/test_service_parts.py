@@ -224,3 +224,19 @@ def test_random_bytes_never_break_the_http_server() -> None:
     finally:
         loop.run_until_complete(server.__aexit__(None, None, None))
         loop.close()
+
+
+def test_yaml_parsed_in_a_child_equals_the_direct_parse(tmp_path: Path) -> None:
+    from ingest.yaml_process import YamlFileError, load_yaml_in_child
+
+    path = tmp_path / "registry.yaml"
+    path.write_text(yaml.safe_dump(SMALL_CITY, sort_keys=False))
+    assert asyncio.run(load_yaml_in_child(path)) == yaml.safe_load(path.read_text())
+    path.write_text("sites: [\n  - id: x\n")
+    with pytest.raises(YamlFileError, match=r"(?s)not valid YAML .*line 2"):
+        asyncio.run(load_yaml_in_child(path))
+    path.write_text("sites:\n  - id: 2026-01-01\n")
+    with pytest.raises(YamlFileError, match="datetime.date.*quote it|date.*quote it"):
+        asyncio.run(load_yaml_in_child(path))
+    with pytest.raises(YamlFileError, match="cannot be read"):
+        asyncio.run(load_yaml_in_child(tmp_path / "missing.yaml"))
