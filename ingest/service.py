@@ -51,6 +51,7 @@ class ServiceEdge:
         self._http: HttpEndpoints | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._pid_file = pid_file(settings)
+        self._stopping_said = False
 
     async def __aenter__(self) -> Self:
         http = self._settings.http
@@ -76,8 +77,7 @@ class ServiceEdge:
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
                         tb: TracebackType | None) -> None:
-        if not self._stop.is_set():
-            systemd.notify("STOPPING=1")
+        self._say_stopping()
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         tasks = list(self._tasks)
         for task in tasks:
@@ -102,7 +102,13 @@ class ServiceEdge:
 
     async def _announce_stopping(self) -> None:
         await self._stop.wait()
-        systemd.notify("STOPPING=1")
+        self._say_stopping()
+
+    def _say_stopping(self) -> None:
+        """Once: when SIGTERM/SIGINT starts the drain, or when the pipeline ends otherwise."""
+        if not self._stopping_said:
+            self._stopping_said = True
+            systemd.notify("STOPPING=1")
 
     def _on_sighup(self) -> None:
         log.info("SIGHUP: reloading %s and %s", self._settings.registry, self._settings.alerts)
