@@ -6,21 +6,30 @@ The counts per reason become `rejects` points with each flush of the pipeline.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
+from paho.mqtt.client import MQTTMessageInfo
+from paho.mqtt.enums import MQTTErrorCode
 
 from ingest.lineproto import point
+from ingest.paho_fastpath import acknowledged
+from ingest.receiver import Arrival
 from ingest.rejects import RejectReason
 from ingest.topics import dlq_topic
 
 #: The most of an oversized payload kept in its dead letter, so the record stays publishable.
 MAX_KEPT_BYTES = 64 * 1024
 
-Publish = Callable[[str, bytes], object]
+Publish = Callable[[str, bytes], MQTTMessageInfo]
+#: Dead letters published and the message each answers for (None: the pipeline's own).
+DeadLetterList = list[tuple[MQTTMessageInfo, Arrival | None]]
+#: How often the store looks whether the broker took the dead letters it waits for.
+POLL_S = 0.005
 
 
 def rfc3339_ms(epoch_ms: int) -> str:
@@ -55,10 +64,15 @@ class DeadLetters:
 
     def reject(
         self, reason: RejectReason, detail: str, topic: str, payload: bytes, received_ms: int
-    ) -> None:
-        self._publish(dlq_topic(reason), dead_letter(reason, detail, topic, payload, received_ms))
+    ) -> MQTTMessageInfo:
+        """Publish (QoS 1) and count; the message's ack waits for the broker's PUBACK of
+        the returned publish (dead letters are at least once)."""
+        info = self._publish(
+            dlq_topic(reason), dead_letter(reason, detail, topic, payload, received_ms)
+        )
         self._pending[reason] += 1
         self.total[reason] += 1
+        return info
 
     def drain_points(self, now_ms: int) -> list[str]:
         """`rejects` points for the counts since the last call; each call a distinct time."""
@@ -71,3 +85,17 @@ class DeadLetters:
         ]
         self._pending.clear()
         return lines
+
+
+async def until_published(dead: DeadLetterList) -> set[int]:
+    """Wait until the broker has acknowledged every dead letter (paho sends those queued
+    while it was away once it is back). Returns the ids of the arrivals whose dead letter
+    paho refused to queue (its queue full): those must stay unacknowledged."""
+    unsent: set[int] = set()
+    for info, origin in dead:
+        while not acknowledged(info):
+            if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+                unsent.add(id(origin))
+                break
+            await asyncio.sleep(POLL_S)
+    return unsent

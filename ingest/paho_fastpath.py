@@ -86,6 +86,15 @@ def queue_packets(client: paho.Client, command: int, blob: bytes) -> None:
     client._packet_queue(command, blob, 0, 0)
 
 
+def drop_queued_packets(client: paho.Client, command: int) -> None:
+    """Forget packets of `command` queued and not yet sent. Called in paho's thread from
+    `on_pre_connect`, after paho emptied its queue for the new connection: whatever of
+    `command` is in it now was queued for the connection that is gone."""
+    queue = client._out_packet
+    for packet in [p for p in queue if p["command"] & 0xF0 == command]:
+        queue.remove(packet)
+
+
 #: A PUBLISH decoded on the fast path: topic, payload, packet id, QoS.
 Publish = tuple[str, bytes, int, int]
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from paho.mqtt.client import MQTTMessageInfo
+from paho.mqtt.enums import MQTTErrorCode
 
 from devices.crews import Crews
 from devices.sites import Device, Registry
@@ -66,6 +67,7 @@ class Pipeline:
         self._hooks: WebhookNotifier | None = None
         self._alertmanager: AlertmanagerNotifier | None = None
         self._unconfirmed: list[tuple[str, MQTTMessageInfo]] = []
+        self._unsent_events = False
         # An `alerts` instance sees what the `store` instances store and dead-letter.
         self._stores = settings.pipeline.role != "alerts"
 
@@ -164,7 +166,7 @@ class Pipeline:
         try:
             accepted = self.validator.check(arrival.topic, arrival.payload, arrival.received_ms)
         except Rejected as rejected:
-            self._reject(rejected.reason, rejected.detail, arrival)
+            self._dead_letter(rejected.reason, rejected.detail, arrival)
             return
         device, message, ts_ms = accepted.device, accepted.message, accepted.ts_ms
         alerts = self.alerts
@@ -186,7 +188,7 @@ class Pipeline:
         try:
             ack = parse_ack(arrival.topic, arrival.payload)
         except Rejected as rejected:
-            self._reject(rejected.reason, rejected.detail, arrival)
+            self._dead_letter(rejected.reason, rejected.detail, arrival)
             return
         if self.alerts is not None:
             why = refusal(ack, self.alerts.site_of(ack.alert_id), self.registry, self.crews)
@@ -195,11 +197,22 @@ class Pipeline:
                 return
             self._emit(self.alerts.on_ack(ack.alert_id, ack.by, now_ms()))
 
-    def _reject(self, reason: RejectReason, detail: str, arrival: Arrival) -> None:
+    def _dead_letter(self, reason: RejectReason, detail: str, arrival: Arrival) -> None:
+        """Reject an arrival of the open batch: its ack waits for the dead letter's PUBACK."""
+        info = self._reject(reason, detail, arrival)
+        if info is not None:
+            self.batch.dead_letters.append((info, arrival))
+
+    def _reject(
+        self, reason: RejectReason, detail: str, arrival: Arrival
+    ) -> MQTTMessageInfo | None:
         self.stats.rejected += 1
         self.stats.rejected_by_reason[reason] += 1
         if self._stores:
-            self.dlq.reject(reason, detail, arrival.topic, arrival.payload, arrival.received_ms)
+            return self.dlq.reject(
+                reason, detail, arrival.topic, arrival.payload, arrival.received_ms
+            )
+        return None
 
     def _emit(self, events: Sequence[AlertEvent]) -> None:
         for event in events:
@@ -239,20 +252,38 @@ class Pipeline:
 
     def _confirm_alerts(self) -> None:
         """Events whose point is stored and whose publish the broker acknowledged leave the
-        engine's outbox; the rest are published again after a restart."""
+        engine's outbox; the rest are published again after a restart. An event paho could
+        not queue (its queue full) is let go here, bounding the list, and published again
+        from the outbox once the list is empty (`_publish_again`)."""
         if self.alerts is None or not self._unconfirmed:
             return
         done = [event_id for event_id, info in self._unconfirmed if acknowledged(info)]
+        unsent = [event_id for event_id, info in self._unconfirmed
+                  if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE]
         if done:
             self.alerts.confirm(done)
-            finished = set(done)
+        if done or unsent:
+            finished = {*done, *unsent}
             self._unconfirmed = [e for e in self._unconfirmed if e[0] not in finished]
+        if unsent and not self._unsent_events:
+            log.warning("%d alert events could not be queued for the broker (paho holds "
+                        "mqtt.max_queued_publishes already); they stay in the outbox and are "
+                        "published again when it has room", len(unsent))
+        self._unsent_events = self._unsent_events or bool(unsent)
 
-    def _storage_rejected(self, detail: str, origin: Arrival | None) -> None:
+    def _publish_again(self) -> None:
+        """Once every queued event is confirmed, publish the outbox's let-go events again."""
+        if self.alerts is None or not self._unsent_events or self._unconfirmed:
+            return
+        if not self.rx.connected.is_set():
+            return
+        self._unsent_events = False
+        self._emit(self.alerts.unconfirmed())
+
+    def _storage_rejected(self, detail: str, origin: Arrival | None) -> MQTTMessageInfo | None:
         if origin is None:
-            self.dlq.reject(RejectReason.STORAGE_REJECTED, detail, "", b"", now_ms())
-        else:
-            self._reject(RejectReason.STORAGE_REJECTED, detail, origin)
+            return self.dlq.reject(RejectReason.STORAGE_REJECTED, detail, "", b"", now_ms())
+        return self._reject(RejectReason.STORAGE_REJECTED, detail, origin)
 
     async def _drain(self, writing: asyncio.Task[None]) -> None:
         """Stop taking messages, store what we hold, acknowledge it; bounded in time."""
@@ -284,6 +315,7 @@ class Pipeline:
             if self.alerts is not None:
                 self._emit(self.alerts.sweep(now_ms()))
                 self._confirm_alerts()
+                self._publish_again()
             now = time.monotonic()
             if now >= next_stats:
                 self.batch.add(self._stats_point())

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import struct
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from ingest.paho_fastpath import (
     Publish,
     acknowledged,
     configure,
+    drop_queued_packets,
     holding_publishes,
     queue_packets,
 )
@@ -66,7 +68,12 @@ class MqttReceiver:
         group = settings.shared_group
         self._filters = [*topics, *(f"$share/{group}/{t}" if group else t for t in shared)]
         self.inbox: deque[Arrival] = deque()
+        #: Which connection is current; bumped (under `_ack_lock`) before each connect.
         self.generation = 0
+        self._ack_lock = threading.Lock()
+        #: QoS 0 arrivals dropped because the inbox held `receive_maximum` messages.
+        self.dropped_qos0 = 0
+        self._inbox_bound = settings.receive_maximum
         self.connected = asyncio.Event()
         self._wakeup = asyncio.Event()
         self._signalled = False
@@ -83,7 +90,8 @@ class MqttReceiver:
         )
         configure(client, s)
         client.reconnect_delay_set(int(max(1, s.reconnect_min_s)), int(s.reconnect_max_s))
-        client.max_queued_messages_set(0)
+        client.max_queued_messages_set(s.max_queued_publishes)
+        client.on_pre_connect = self._on_pre_connect
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -141,16 +149,18 @@ class MqttReceiver:
         message; here the 4-byte PUBACKs (reason: success) of a whole batch go as one
         buffer, which the broker reads as the same packets. Arrivals from an earlier
         connection are left alone: the broker redelivers them, and their packet ids may
-        already name other messages.
+        already name other messages. The lock (once per batch) keeps a reconnect from
+        slipping between the check and the queueing; see `_on_pre_connect`.
         """
-        generation = self.generation
         pack = _PUBACK.pack
-        blob = b"".join(
-            pack(0x40, 2, arrival.mid) for arrival in arrivals
-            if arrival.qos == 1 and arrival.generation == generation
-        )
-        if blob:
-            queue_packets(self._client, PUBACK, blob)
+        with self._ack_lock:
+            generation = self.generation
+            blob = b"".join(
+                pack(0x40, 2, arrival.mid) for arrival in arrivals
+                if arrival.qos == 1 and arrival.generation == generation
+            )
+            if blob:
+                queue_packets(self._client, PUBACK, blob)
 
     def publishing(self) -> contextlib.AbstractContextManager[None]:
         """`with rx.publishing():` around many `publish` calls from one thread."""
@@ -167,6 +177,8 @@ class MqttReceiver:
         """The plain PUBLISHes of one socket read (paho_fastpath), in order."""
         if not self._accepting:
             return
+        if len(self.inbox) >= self._inbox_bound:  # once per socket read, not per message
+            batch = self._without_qos0(batch)
         generation, now_ms = self.generation, int(time.time() * 1000)
         self.inbox.extend([Arrival(topic, payload, mid, qos, generation, now_ms)
                            for topic, payload, mid, qos in batch])
@@ -176,16 +188,41 @@ class MqttReceiver:
         """Any other PUBLISH (with properties, say), through paho's own decoding."""
         if not self._accepting:
             return
+        if msg.qos == 0 and len(self.inbox) >= self._inbox_bound:
+            self._dropped(1)
+            return
         self.inbox.append(
             Arrival(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.generation,
                     int(time.time() * 1000))
         )
         self._signal()
 
+    def _without_qos0(self, batch: list[Publish]) -> list[Publish]:
+        """While the inbox holds `receive_maximum` messages: QoS 1 arrivals are bounded by
+        our Receive Maximum, QoS 0 ones (at most once by definition) only by this, or a
+        flood of them would grow the inbox without end."""
+        kept = [publish for publish in batch if publish[3] == 1]
+        self._dropped(len(batch) - len(kept))
+        return kept
+
+    def _dropped(self, count: int) -> None:
+        if count and not self.dropped_qos0:
+            log.warning("the inbox holds %d messages: QoS 0 arrivals are dropped while it "
+                        "does (publish readings with QoS 1)", len(self.inbox))
+        self.dropped_qos0 += count
+
     def _signal(self) -> None:
         if not self._signalled and self._loop is not None:
             self._signalled = True
             self._loop.call_soon_threadsafe(self._wakeup.set)
+
+    def _on_pre_connect(self, client: paho.Client, userdata: Any) -> None:
+        """A new connection is about to be made: arrivals of the old one may no longer be
+        acknowledged, and PUBACKs queued for it since paho emptied its queue must not go
+        out on the new one."""
+        with self._ack_lock:
+            self.generation += 1
+            drop_queued_packets(client, PUBACK)
 
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
@@ -194,7 +231,6 @@ class MqttReceiver:
             log.error("broker %s:%s refused the connection: %s",
                       self._settings.host, self._settings.port, reason)
             return
-        self.generation += 1
         self._unreachable_logged = False
         client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self._filters])
         log.info("connected to mqtt://%s:%s (session present: %s)",

@@ -64,6 +64,10 @@ class MqttSettings(_Section):
     session_expiry_s: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
     #: Unacknowledged QoS 1 messages the broker may have in flight to us (MQTT 5 Receive Maximum).
     receive_maximum: Annotated[int, Field(ge=100, le=65535)] = 50_000
+    #: Our own QoS 1 publishes (dead letters, alert events) paho may hold until the broker
+    #: takes them; beyond it a rejected message stays unacknowledged (the broker keeps it)
+    #: and an alert event stays in the outbox, published again once there is room.
+    max_queued_publishes: Annotated[int, Field(ge=100)] = 20_000
     reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
     reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
 

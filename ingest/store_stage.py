@@ -23,6 +23,7 @@ from pathlib import Path
 from paho.mqtt.client import MQTTMessageInfo
 
 from ingest import spool_record
+from ingest.deadletter import DeadLetterList, until_published
 from ingest.durations import DurationHistogram
 from ingest.influx_writer import (
     BodyTooLarge,
@@ -36,10 +37,12 @@ from ingest.receiver import Arrival
 from ingest.rejects import RejectReason
 from ingest.settings import SpoolSettings
 from ingest.spool import Spool, SpoolFull
+from ingest.write_pieces import pieces
 
 log = logging.getLogger("sanitel.store")
 
-RejectPoint = Callable[[str, Arrival | None], None]
+#: Dead-letters a point InfluxDB refused; returns the dead letter's publish.
+RejectPoint = Callable[[str, Arrival | None], MQTTMessageInfo | None]
 
 
 @dataclass
@@ -53,6 +56,8 @@ class Batch:
     arrivals: list[Arrival] = field(default_factory=list)
     #: Alert events whose `alerts` points are in this batch, with their MQTT publish.
     events: list[tuple[str, MQTTMessageInfo]] = field(default_factory=list)
+    #: Dead letters of rejected arrivals: those are acknowledged once the broker has these.
+    dead_letters: DeadLetterList = field(default_factory=list)
     opened: float = field(default_factory=time.monotonic)
 
     def add(self, line: str, origin: Arrival | None = None) -> None:
@@ -82,23 +87,6 @@ class StoreFigures:
     last_error_at: float = 0.0
     #: Why the spool cannot be written (disk full, read-only), while it cannot.
     spool_error: str = ""
-
-
-def pieces(lines: list[str], max_points: int, max_bytes: int) -> list[tuple[int, int]]:
-    """Index ranges of `lines`, in order, each at most `max_points` lines and (unless one
-    line alone is bigger) `max_bytes` bytes once joined."""
-    if len(lines) <= max_points and sum(map(len, lines)) + len(lines) <= max_bytes // 4:
-        return [(0, len(lines))]  # surely small enough (a character is at most 4 bytes)
-    ranges: list[tuple[int, int]] = []
-    start, size = 0, 0
-    for index, line in enumerate(lines):
-        length = len(line.encode()) + 1
-        if index > start and (index - start >= max_points or size + length > max_bytes + 1):
-            ranges.append((start, index))
-            start, size = index, 0
-        size += length
-    ranges.append((start, len(lines)))
-    return ranges
 
 
 class Store:
@@ -132,7 +120,9 @@ class Store:
         """Until a `None` arrives in the queue (end of input)."""
         while (batch := await self.queue.get()) is not None:
             await self._deliver(batch)
-            self._ack(batch.arrivals)
+            unsent = await until_published(batch.dead_letters)
+            self._ack([a for a in batch.arrivals if id(a) not in unsent] if unsent
+                      else batch.arrivals)
             self._stored(batch)
 
     @property
@@ -145,16 +135,18 @@ class Store:
             return
         done = 0
         if not self.spool:
-            done = await self._write_all(batch.lines, batch.origins)
+            done = await self._write_all(batch.lines, batch.origins, batch.dead_letters)
             if done == len(batch.lines):
                 return
         lines, origins = batch.lines[done:], batch.origins[done:]
         await self._spool_append(spool_record.encode(lines, origins), len(lines))
 
-    async def _write_all(self, lines: list[str], origins: list[Arrival | None]) -> int:
+    async def _write_all(
+        self, lines: list[str], origins: list[Arrival | None], dead: DeadLetterList
+    ) -> int:
         """Write in bounded pieces, halving a refused piece until each refused point stands
-        alone (and is dead-lettered). Returns how many lines, from the start, are done:
-        all of them unless InfluxDB became unavailable, which is logged."""
+        alone (and is dead-lettered, its publish added to `dead`). Returns how many lines,
+        from the start, are done: all unless InfluxDB became unavailable (logged)."""
         todo = pieces(lines, self.max_points, self.max_bytes)[::-1]
         while todo:
             start, end = todo.pop()
@@ -170,7 +162,10 @@ class Store:
                     self._lower_max_bytes(len(body))
                 if end - start == 1:
                     self.figures.storage_rejected += 1
-                    self._reject_point(f"{exc} (point: {lines[start][:200]})", origins[start])
+                    info = self._reject_point(f"{exc} (point: {lines[start][:200]})",
+                                              origins[start])
+                    if info is not None:
+                        dead.append((info, origins[start]))
                 else:
                     middle = (start + end) // 2
                     todo += [(middle, end), (start, middle)]
@@ -253,7 +248,10 @@ class Store:
             aside = await asyncio.to_thread(self.spool.set_aside, path)
             log.error("%s; moved it aside to %s and went on with the next", exc, aside)
             return True
-        done = await self._write_all(lines, origins)
+        dead: DeadLetterList = []
+        done = await self._write_all(lines, origins, dead)
+        if await until_published(dead):
+            return False  # a dead letter never left: keep the batch, and so its points
         if done < len(lines):
             if done:  # keep only what is not yet stored or dead-lettered
                 rest = spool_record.encode(lines[done:], origins[done:])

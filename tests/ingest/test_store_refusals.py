@@ -30,7 +30,8 @@ from ingest.influx_writer import (
 from ingest.receiver import Arrival
 from ingest.settings import InfluxSettings, SpoolSettings
 from ingest.spool import Spool
-from ingest.store_stage import Batch, Store, pieces
+from ingest.store_stage import Batch, Store
+from ingest.write_pieces import pieces
 from sanitel.local_servers import Influxd
 from tests.ingest.influx_proxy import InfluxProxy
 
