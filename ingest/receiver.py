@@ -177,8 +177,9 @@ class MqttReceiver:
         """The plain PUBLISHes of one socket read (paho_fastpath), in order."""
         if not self._accepting:
             return
-        if len(self.inbox) >= self._inbox_bound:  # once per socket read, not per message
-            batch = self._without_qos0(batch)
+        room = self._inbox_bound - len(self.inbox)
+        if room < len(batch):  # once per socket read, not per message
+            batch = self._within(batch, room)
         generation, now_ms = self.generation, int(time.time() * 1000)
         self.inbox.extend([Arrival(topic, payload, mid, qos, generation, now_ms)
                            for topic, payload, mid, qos in batch])
@@ -197,11 +198,16 @@ class MqttReceiver:
         )
         self._signal()
 
-    def _without_qos0(self, batch: list[Publish]) -> list[Publish]:
-        """While the inbox holds `receive_maximum` messages: QoS 1 arrivals are bounded by
+    def _within(self, batch: list[Publish], room: int) -> list[Publish]:
+        """The inbox holds at most `receive_maximum` messages: QoS 1 arrivals are bounded by
         our Receive Maximum, QoS 0 ones (at most once by definition) only by this, or a
-        flood of them would grow the inbox without end."""
-        kept = [publish for publish in batch if publish[3] == 1]
+        flood of them would grow the inbox without end. Keeps QoS 0 ones while there is
+        room, every QoS 1 one."""
+        kept = []
+        for publish in batch:
+            if publish[3] == 1 or room > 0:
+                kept.append(publish)
+                room -= 1
         self._dropped(len(batch) - len(kept))
         return kept
 
