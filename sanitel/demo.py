@@ -70,6 +70,8 @@ def _write_config(paths: DemoPaths, mqtt_port: int, influx_url: str,
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": "sanitel-demo-ingest"},
         "influx": {"api": "v1", "url": influx_url, "database": "sanitation"},
         "pipeline": {"instance": "demo", "stats_interval_s": 2},
+        # The simulated city is Chengdu (the simulator's --utc-offset 8): open hours there.
+        "timezone": "Asia/Shanghai",
         "http": {"port": http_port},
     }
     config.update(access.settings() if access else {})
