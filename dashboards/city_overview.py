@@ -1,7 +1,8 @@
 """City overview: where every site is and how it is doing, at a glance.
 
-A map of the sites coloured by their worst active alert, the active alerts, the
-readings flowing in, what is being rejected, and which devices are offline.
+A map of the sites coloured by their worst active alert (a toilet that is full or has
+a water leak marked as such), the active alerts, the readings flowing in, what is being
+rejected, and which devices are offline.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ TITLE = "Sanitel / City overview"
 ALERT_LOOKBACK = "time > now() - 30d"
 #: Worst active severity as a number, for colouring: 0 none .. 3 critical.
 SEVERITY_RANK = {"info": 1, "warning": 2, "critical": 3}
+#: A toilet terminal's state on the map: its active rule, ranked (a leak beats full).
+TOILET_ISSUES = {"toilet_full": (1, "full", "purple"), "toilet_water_leak": (2, "leak", "red")}
 
 
 def build(levels: AlertLevels) -> Dashboard:
@@ -97,6 +100,51 @@ def _active_of_severity(severity: str) -> str:
     """
 
 
+def _active_of_rule(rule: str, rank: int) -> str:
+    return f"""
+        (SELECT count("state") / count("state") * {rank} AS "issue" FROM
+            (SELECT last("state") AS "state" FROM "alerts"
+             WHERE "rule" = '{rule}' AND {SITE_MATCH} AND {ALERT_LOOKBACK}
+             GROUP BY "site_id", "device_id", "rule")
+         WHERE "state" != 'resolved' GROUP BY "site_id")
+    """
+
+
+def toilet_issue_query() -> InfluxQL:
+    """Per toilet with an active `toilet_full` or `toilet_water_leak`: 1 full, 2 leak."""
+    sources = ", ".join(_active_of_rule(rule, rank) for rule, (rank, _, _) in
+                        TOILET_ISSUES.items())
+    return InfluxQL(
+        f'SELECT max("issue") AS "toilet_issue" FROM {sources} GROUP BY "site_id"'
+    ).table()
+
+
+def _toilet_issue_mappings() -> list[object]:
+    return [ValueMap({str(rank): ValueMappingResult(text=text, color=colour, index=i)
+                      for i, (rank, text, colour) in enumerate(TOILET_ISSUES.values())})]
+
+
+def _toilet_issue_layer() -> MapLayerOptions:
+    """A halo over a toilet that is full (purple) or leaking (red), labelled; none elsewhere."""
+    style = {
+        "color": {"field": "toilet_issue", "fixed": "transparent"},
+        "opacity": 0.45,
+        "size": {"fixed": 18},
+        "symbol": {"mode": "fixed", "fixed": "img/icons/marker/circle.svg"},
+        "symbolAlign": {"horizontal": "center", "vertical": "center"},
+        "text": {"mode": "field", "field": "toilet_issue", "fixed": ""},
+        "textConfig": {"fontSize": 10, "offsetX": 0, "offsetY": 14,
+                       "textAlign": "center", "textBaseline": "top"},
+    }
+    return (
+        MapLayerOptions().type("markers").name("Toilet full or leaking")
+        .config({"showLegend": False, "style": style})
+        .location(FrameGeometrySource().mode(FrameGeometrySourceMode.COORDS)
+                  .latitude("lat").longitude("lon"))
+        .tooltip(True)
+    )
+
+
 def alert_level_query() -> InfluxQL:
     """Per site, the rank of the worst severity among alerts still firing or acknowledged."""
     sources = ", ".join(_active_of_severity(s) for s in SEVERITY_RANK)
@@ -148,6 +196,7 @@ def site_map() -> geomap.Panel:
         .datasource(DATASOURCE)
         .with_target(sites_query().ref_id("A"))
         .with_target(alert_level_query().ref_id("B"))
+        .with_target(toilet_issue_query().ref_id("C"))
         .with_transformation(transformation("joinByField", {"byField": "site_id",
                                                             "mode": "outer"}))
         .view(geomap.MapViewConfig().id(MapCenterID.FIT).all_layers(True).zoom(11))
@@ -155,10 +204,17 @@ def site_map() -> geomap.Panel:
                   .show_attribution(True))
         .tooltip(geomap.TooltipOptions().mode(TooltipMode.DETAILS))
         .basemap(MapLayerOptions().type("default").name("Basemap"))
-        .layers([_sites_layer()])
+        .layers([_sites_layer(), _toilet_issue_layer()])
         .thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps))
         .override_by_name("alert_level", [
             DynamicConfigValue(id_val="mappings", value=_alert_level_mappings()),
+        ])
+        .override_by_name("toilet_issue", [
+            DynamicConfigValue(id_val="mappings", value=_toilet_issue_mappings()),
+            DynamicConfigValue(id_val="thresholds", value=ThresholdsConfig().mode(
+                ThresholdsMode.ABSOLUTE).steps([Threshold(None, "transparent")] + [
+                    Threshold(float(rank), colour) for rank, _, colour in TOILET_ISSUES.values()
+                ]).build()),
         ])
         .height(12).span(12)
     )

@@ -26,7 +26,7 @@ DISTRICT_MATCH = '"district" =~ /^$district$/'
 SITE_MATCH = '"site_id" =~ /^$site$/'
 PLACE_MATCH = f"{DISTRICT_MATCH} AND {SITE_MATCH}"
 #: Readings measurements, for queries about every device whatever its type.
-READINGS = "/^(people_flow|odor|station|sprayer)$/"
+READINGS = "/^(people_flow|odor|station|sprayer|toilet)$/"
 
 
 class InfluxQLQuery(cogvariants.Dataquery):

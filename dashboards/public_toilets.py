@@ -1,4 +1,5 @@
-"""Public toilets: visitors, occupancy, air quality against the alert bounds, fragrance.
+"""Public toilets: free stalls now, visitors, occupancy, air quality against the alert
+bounds, fragrance, and the management terminals (cleaning, water and power, satisfaction).
 
 Odor and the sprayers sit side by side, so a crew sees whether spraying follows
 the smell.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import timeseries
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
+from dashboards import toilet_terminals as terminal
 from dashboards import variables
 from dashboards.document import section, skeleton
 from dashboards.influxql import PLACE_MATCH, InfluxQL
@@ -25,10 +27,15 @@ WHERE = f"{PLACE_MATCH} AND \"site_kind\" = '{KIND}' AND $timeFilter"
 def build(levels: AlertLevels) -> Dashboard:
     board = skeleton(
         UID, TITLE,
-        "People flow per site and hour, occupancy, NH3 and H2S with their alert "
-        "thresholds, and sprayer activity beside the odor.",
+        "Free stalls now (map and table: where is a free, clean toilet), people flow per "
+        "site and hour, occupancy, NH3 and H2S with their alert thresholds, sprayer "
+        "activity beside the odor, cleaning check-ins, water and power per visitor and "
+        "satisfaction from the toilet terminals.",
         [variables.district(KIND), variables.site(KIND)],
     )
+    paper = levels.get("toilet_paper_low")
+    board.with_row(section("Find a free, clean toilet"))
+    board.with_panel(terminal.free_stalls_map()).with_panel(terminal.free_stalls_table(paper))
     board.with_row(section("Visitors"))
     board.with_panel(people_per_hour()).with_panel(occupancy(levels.get("toilet_crowded")))
     board.with_row(section("Air and fragrance"))
@@ -36,6 +43,11 @@ def build(levels: AlertLevels) -> Dashboard:
     board.with_panel(sprays())
     board.with_panel(odor("H2S", "h2s_ppm", levels.get("odor_h2s_high", KIND)))
     board.with_panel(liquid(levels.get("sprayer_liquid_low")))
+    board.with_row(section("Toilet terminals"))
+    board.with_panel(terminal.cleaning_compliance(levels.cleaning_every_h))
+    board.with_panel(terminal.stalls_over_time())
+    board.with_panel(terminal.per_visitor()).with_panel(terminal.water_per_hour())
+    board.with_panel(terminal.satisfaction()).with_panel(terminal.consumables(paper))
     return board
 
 

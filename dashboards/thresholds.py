@@ -37,6 +37,8 @@ class AlertLevels:
 
     rules: dict[str, RuleLevels]
     by_kind: dict[tuple[str, str], RuleLevels] = field(default_factory=dict)
+    #: `toilet_cleaning_overdue`'s hours between check-ins (the cleaning schedule).
+    cleaning_every_h: float = 4.0
 
     def get(self, rule: str, site_kind: str | None = None) -> RuleLevels | None:
         if site_kind is not None and (rule, site_kind) in self.by_kind:
@@ -57,6 +59,8 @@ DEFAULT_LEVELS = AlertLevels(
         "sprayer_liquid_low": _levels("below", warning=15.0),
         "toilet_crowded": _levels("above", info=20.0),
         "battery_low": _levels("below", warning=15.0),
+        "toilet_paper_low": _levels("below", warning=15.0),
+        "toilet_soap_low": _levels("below", warning=15.0),
     },
     by_kind={
         ("odor_nh3_high", "transfer_station"): _levels("above", warning=5.7, critical=28.7),
@@ -83,7 +87,10 @@ def load_levels(path: Path | None) -> AlertLevels:
             found = rule_levels(override) if isinstance(override, Mapping) else None
             if found is not None:
                 by_kind[(name, str(kind))] = found
-    return AlertLevels(rules, by_kind)
+    every = _rules(document).get("toilet_cleaning_overdue", {}).get("cleaning_every_h")
+    if not isinstance(every, int | float) or isinstance(every, bool) or not every > 0:
+        every = DEFAULT_LEVELS.cleaning_every_h
+    return AlertLevels(rules, by_kind, float(every))
 
 
 def _rules(document: Any) -> dict[str, Mapping[str, Any]]:

@@ -16,18 +16,20 @@ MINUTE_MS = 60_000
 
 SITES: list[dict[str, Any]] = [
     {"id": "WC-0001", "kind": "toilet", "name": "People's Park North", "district": "Jinjiang",
-     "lat": 30.657, "lon": 104.066, "devices": ["PC", "OD", "SP"]},
+     "lat": 30.657, "lon": 104.066, "devices": ["PC", "OD", "SP", "TT"]},
     {"id": "WC-0002", "kind": "toilet", "name": "Chunxi Road", "district": "Jinjiang",
-     "lat": 30.654, "lon": 104.081, "devices": ["PC", "OD", "SP"]},
+     "lat": 30.654, "lon": 104.081, "devices": ["PC", "OD", "SP", "TT"]},
     {"id": "WC-0003", "kind": "toilet", "name": "Wuhou Shrine", "district": "Wuhou",
-     "lat": 30.646, "lon": 104.048, "devices": ["PC", "OD", "SP"]},
+     "lat": 30.646, "lon": 104.048, "devices": ["PC", "OD", "SP", "TT"]},
     {"id": "TS-0001", "kind": "transfer_station", "name": "Shahe Transfer Station",
      "district": "Chenghua", "lat": 30.68, "lon": 104.1, "devices": ["ST", "OD", "SP"]},
     {"id": "TS-0002", "kind": "transfer_station", "name": "Hongpailou Transfer Station",
      "district": "Wuhou", "lat": 30.62, "lon": 104.04, "devices": ["ST", "OD"]},
 ]
-DEVICE_TYPES = {"PC": "people_counter", "OD": "odor", "ST": "station_terminal", "SP": "sprayer"}
-MEASUREMENTS = {"PC": "people_flow", "OD": "odor", "ST": "station", "SP": "sprayer"}
+DEVICE_TYPES = {"PC": "people_counter", "OD": "odor", "ST": "station_terminal", "SP": "sprayer",
+                "TT": "toilet_terminal"}
+MEASUREMENTS = {"PC": "people_flow", "OD": "odor", "ST": "station", "SP": "sprayer",
+                "TT": "toilet"}
 
 
 def _tag(value: str) -> str:
@@ -109,6 +111,15 @@ def _reading(code: str, minute: int, rng: random.Random) -> dict[str, object]:
     if code == "SP":
         return {"liquid_pct": round(80.0 - minute * 0.5, 1), "sprays": rng.randrange(4),
                 "state": "ok" if minute < 70 else "low"}
+    if code == "TT":  # reports every minute here; cleaned at minutes 10 and 70
+        fields: dict[str, object] = {
+            "stalls_free": max(0, 3 - rng.randrange(5)), "stalls_total": 6,
+            "water_m3": round(1000.0 + minute * 0.05, 3), "power_kwh": 5000.0 + minute * 0.02,
+            "paper_pct": round(90.0 - (minute % 60) * 1.2, 1), "soap_pct": 80.0,
+            "rating_good": rng.randrange(3), "rating_ok": rng.randrange(2), "rating_bad": 0}
+        if minute in (10, 70):
+            fields["cleaned_by"] = "Li Mei"
+        return fields
     compactor = "fault" if minute == 50 else ("running" if minute % 15 < 3 else "idle")
     return {"fill_pct": round((minute * 1.7) % 100, 1), "weight_kg": 800.0 + minute * 12,
             "compactor": compactor, "door_open": minute % 20 == 0,
@@ -137,6 +148,12 @@ def _alert_lines(now_ms: int) -> list[str]:
               0.0, 1.0),
         alert("WC-0003", "WC-0003-SP-1", "offline", "warning", "firing", 5, 0.0, 0.0),
         alert("WC-0003", "WC-0003-SP-1", "sprayer_liquid_low", "info", "firing", 12, 19.0, 20.0),
+        # a toilet full at WC-0001 (info), a leak at WC-0002 (critical, which it has already)
+        alert("WC-0001", "WC-0001-TT-1", "toilet_full", "info", "firing", 8, 0.0, 0.0),
+        alert("WC-0002", "WC-0002-TT-1", "toilet_water_leak", "critical", "firing", 30, 0.04,
+              0.01),
+        alert("WC-0003", "WC-0003-TT-1", "toilet_full", "info", "firing", 50, 0.0, 0.0),
+        alert("WC-0003", "WC-0003-TT-1", "toilet_full", "info", "resolved", 45, 1.0, 0.0),
     ]
 
 

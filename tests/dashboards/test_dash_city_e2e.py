@@ -66,14 +66,25 @@ def wait_for(influxd: Influxd, database: str, query: str, timeout: float = 30) -
 
 
 def test_every_panel_shows_the_simulated_city(
-    run_ingest: Callable[..., Any], mosquitto: Mosquitto, influxd: Influxd
+    run_ingest: Callable[..., Any], mosquitto: Mosquitto, influxd: Influxd, tmp_path: Path
 ) -> None:
-    ingest = run_ingest(registry=REGISTRY, alerts=ROOT / "config" / "alerts.yaml",
+    # The pipeline's registry: the example city, where one toilet counts as full at once
+    # (an hour rarely brings ten minutes without a free stall).
+    terminal_site, terminal = device_of_type("toilet_terminal")
+    city = yaml.safe_load(REGISTRY.read_text())
+    for site in city["sites"]:
+        if site["id"] == terminal_site:
+            site["alerts"] = {**site.get("alerts", {}), "toilet_full": {"for": 0}}
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(yaml.safe_dump(city, sort_keys=False))
+    ingest = run_ingest(registry=registry, alerts=ROOT / "config" / "alerts.yaml",
                         retention__rollup_every_s=1)
     simulate(mosquitto)  # on its clean stop every device publishes {"online": false}
     station_site, station = device_of_type("station_terminal")
     odor_site, odor = device_of_type("odor")
     publish(mosquitto, [
+        (f"sanitation/v1/{terminal_site}/toilet_terminal/{terminal}/telemetry",
+         {"stalls_free": 0, "stalls_total": 4, "ts": int(time.time() * 1000)}, False),
         (f"sanitation/v1/{station_site}/station_terminal/{station}/telemetry",
          {"fill_pct": 61.5, "compactor": "fault", "fault_code": "E-HYD-07"}, False),
         (f"sanitation/v1/{odor_site}/odor/{odor}/status", {"online": True}, True),
@@ -83,6 +94,7 @@ def test_every_panel_shows_the_simulated_city(
     # Panels over more than 7 days read the rollups, which ingest keeps.
     wait_for(influxd, ingest.database, 'SELECT * FROM "rollup"."station_1h" WHERE '
              "fill_pct_max >= 61.5")
+    wait_for(influxd, ingest.database, "SELECT state FROM alerts WHERE rule = 'toilet_full'")
     assert ingest.stop() == 0
 
     empty, answered = [], 0
