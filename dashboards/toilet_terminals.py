@@ -16,6 +16,7 @@ from grafana_foundation_sdk.models.geomap import MapCenterID, TooltipMode
 
 from dashboards.influxql import DATASOURCE, PLACE_MATCH, InfluxQL
 from dashboards.panels import graph, grid, levels_thresholds, override, transformation
+from dashboards.rollup_choice import raw_or_rollup
 from dashboards.thresholds import RuleLevels
 
 KIND = "toilet"
@@ -135,12 +136,16 @@ def cleaning_compliance(every_h: float) -> table.Panel:
         "compliance_pct", [override("unit", "percentunit"), override("decimals", 0)])
 
 
+def _over_range(raw_select: str, rollup_select: str, interval: str = "$__interval"
+                ) -> list[InfluxQL]:
+    """Raw readings up to 7 days, the hourly `toilet_1h` rollups beyond (SPEC 9)."""
+    return raw_or_rollup("toilet", raw_select, rollup_select, WHERE, '"site_id"', interval,
+                         alias="$tag_site_id")
+
+
 def stalls_over_time() -> timeseries.Panel:
-    query = InfluxQL(f"""
-        SELECT min("stalls_free") AS "free" FROM "toilet" WHERE {WHERE}
-        GROUP BY time($__interval), "site_id" fill(none)
-    """).alias("$tag_site_id")
-    return graph("Free stalls (fewest per interval)", [query]).min(0)
+    query = _over_range('min("stalls_free") AS "free"', 'min("stalls_free_min") AS "free"')
+    return graph("Free stalls (fewest per interval)", query).min(0)
 
 
 def per_visitor() -> table.Panel:
@@ -170,21 +175,17 @@ def per_visitor() -> table.Panel:
 
 
 def water_per_hour() -> timeseries.Panel:
-    query = InfluxQL(f"""
-        SELECT spread("water_m3") * 1000 AS "water_l" FROM "toilet" WHERE {WHERE}
-        GROUP BY time(1h), "site_id" fill(none)
-    """).alias("$tag_site_id")
-    return graph("Water used per hour (L); a night that is not flat is a leak", [query],
+    query = _over_range('spread("water_m3") * 1000 AS "water_l"',
+                        'sum("water_m3_used") * 1000 AS "water_l"', "1h")
+    return graph("Water used per hour (L); a night that is not flat is a leak", query,
                  unit="litre", bars=True)
 
 
 def satisfaction() -> timeseries.Panel:
-    query = InfluxQL(f"""
-        SELECT sum("rating_good") * 100 / (sum("rating_good") + sum("rating_ok")
-               + sum("rating_bad")) AS "satisfied"
-        FROM "toilet" WHERE {WHERE} GROUP BY time(1h), "site_id" fill(none)
-    """).alias("$tag_site_id")
-    return graph("Satisfied visitors (share of button presses)", [query],
+    share = ('sum("rating_good{0}") * 100 / (sum("rating_good{0}") + sum("rating_ok{0}") '
+             '+ sum("rating_bad{0}")) AS "satisfied"')
+    query = _over_range(share.format(""), share.format("_sum"), "1h")
+    return graph("Satisfied visitors (share of button presses)", query,
                  unit="percent").min(0).max(100)
 
 
