@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -53,7 +54,7 @@ def report(
         fail(f"--district {district!r} is not a district of the registry; one of "
              f"{', '.join(districts)}", 2, COMMAND)
     console = Console(stderr=True, quiet=quiet)
-    data = ReportData(period, registry, district)
+    data = ReportData(period, registry, district, time.time_ns() // 1_000_000)
     try:
         with InfluxReader(settings.influx) as reader, _progress(console) as progress:
             task = progress.add_task("querying", total=steps(period))

@@ -96,8 +96,8 @@ def charts(data: ReportData, tables: list[Table]) -> list[Chart]:
 
 def crew_response(alerts: Table) -> Chart | None:
     rows = [r for r in alerts.rows if r[5] is not None or r[6] is not None]
-    if not rows:
-        return None
+    if not any(float(r[5] or 0) > 0 or float(r[6] or 0) > 0 for r in rows):
+        return None  # nothing to draw: no incident took any time
     fig, ax = _figure(max(2.4, 0.45 * len(rows) + 1.0))
     labels = [str(r[0]) for r in rows][::-1]
     ys = range(len(rows))

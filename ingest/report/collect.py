@@ -40,6 +40,8 @@ class ReportData:
     period: Period
     registry: Registry
     district: str | None
+    #: When the report is made: a period reaching past it expects readings up to it.
+    now_ms: int
     people: list[PeopleRow] = field(default_factory=list)
     odor: dict[str, OdorSite] = field(default_factory=dict)
     stations: list[StationTally] = field(default_factory=list)
@@ -168,7 +170,9 @@ def _availability(reader: InfluxReader, data: ReportData, on_step: StepCallback
         received.update({row["device_id"]: int(row["n"]) for row in reader.rows(query)})
     intervals = {d.id: d.interval_s for d in data.registry.devices.values()
                  if data.wanted(d.site.id)}
-    return availability(received, intervals, period.seconds)
+    # A period that ends in the future expects readings only up to now.
+    elapsed_s = (min(period.end_ms, data.now_ms) - period.start_ms) / 1000
+    return availability(received, intervals, max(0.0, elapsed_s))
 
 
 def _required_field(device_type: str) -> str:

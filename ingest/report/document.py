@@ -57,11 +57,20 @@ def _cell(value: Cell) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        digits = 3 if abs(value) < 1 else 2 if abs(value) < 100 else 1
-        return f"{value:,.{digits}f}"
+        return f"{value:,.3f}".rstrip("0").rstrip(".")  # the tables rounded it already
     if isinstance(value, int):
         return f"{value:,}"
     return value
+
+
+_UNITS = {"pct": "%", "min": "(min)", "ppm": "(ppm)", "m3": "(m³)", "kwh": "(kWh)",
+          "l": "(L)", "wh": "(Wh)", "nh3": "NH3", "h2s": "H2S"}
+
+
+def heading(column: str) -> str:
+    """A CSV column as a reader's heading: `median_ack_min` -> `Median ack (min)`."""
+    text = " ".join(_UNITS.get(word, word) for word in column.split("_"))
+    return text[:1].upper() + text[1:]
 
 
 def markdown(doc: Document) -> str:
@@ -79,7 +88,7 @@ def _md_table(table: Table) -> list[str]:
         return ["No data in the period."]
     def esc(text: str) -> str:
         return text.replace("|", "\\|")
-    head = "| " + " | ".join(table.columns) + " |"
+    head = "| " + " | ".join(heading(c) for c in table.columns) + " |"
     rule = "|" + "|".join("---:" if _numeric(table, i) else "---"
                           for i in range(len(table.columns))) + "|"
     body = ["| " + " | ".join(esc(_cell(c)) for c in row) + " |" for row in table.rows]
@@ -96,7 +105,7 @@ max-width:1100px;color:#1a202c;padding:0 1em}h1{margin-bottom:.2em}
 .sub{color:#4a5568;margin-top:0}.summary{background:#f7fafc;border-left:4px solid #2b6cb0;
 padding:.6em 1.2em}.summary li{margin:.35em 0}table{border-collapse:collapse;width:100%;
 font-size:.88em;margin:.5em 0}th,td{padding:.25em .6em;border-bottom:1px solid #e2e8f0}
-th{background:#edf2f7;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#edf2f7;text-align:left}.n{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:#4a5568;font-size:.9em}details summary{cursor:pointer;color:#2b6cb0}
 img{max-width:100%;margin:.6em 0}h2{margin-top:1.6em;border-bottom:1px solid #cbd5e0}
 """
@@ -126,7 +135,8 @@ def _html_table(table: Table) -> list[str]:
     if not table.rows:
         return ["<p>No data in the period.</p>"]
     numeric = [_numeric(table, i) for i in range(len(table.columns))]
-    head = "<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in table.columns) + "</tr>"
+    head = "<tr>" + "".join(f"<th{' class=n' if numeric[i] else ''}>{html.escape(heading(c))}"
+                            "</th>" for i, c in enumerate(table.columns)) + "</tr>"
     rows = ["<tr>" + "".join(f"<td{' class=n' if numeric[i] else ''}>{html.escape(_cell(c))}"
                              "</td>" for i, c in enumerate(row)) + "</tr>"
             for row in table.rows]

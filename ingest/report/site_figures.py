@@ -136,7 +136,9 @@ class Availability:
     @property
     def share(self) -> float:
         """Readings received / readings expected, capped at 1 (a device may report early)."""
-        return min(1.0, self.received / self.expected) if self.expected > 0 else 0.0
+        if self.expected <= 0:
+            return 1.0 if self.received else 0.0
+        return min(1.0, self.received / self.expected)
 
 
 def availability(received: Mapping[str, int], intervals_s: Mapping[str, float],

@@ -136,8 +136,8 @@ def availability_table(data: ReportData) -> Table:
                    for a in data.availability), key=lambda r: (float(r[6] or 0), str(r[0])))
     return Table(
         "device_availability", "Device availability",
-        "Readings received / readings expected (period / the device's `interval_s`), "
-        "capped at 100 %; worst first.",
+        "Readings received / readings expected (period, or up to now when it reaches past "
+        "now, / the device's `interval_s`), capped at 100 %; worst first.",
         ("device_id", "type", "site_id", "district", "received", "expected", "availability_pct"),
         rows)
 
