@@ -36,7 +36,7 @@ from ingest.settings import InfluxSettings, Settings
 
 log = logging.getLogger("sanitel.rollups")
 
-_SOURCES = tuple(name.encode() for name in BY_SOURCE)
+_SOURCES = frozenset(name.encode() for name in BY_SOURCE)
 
 
 class DirtyHours:
@@ -53,15 +53,16 @@ class DirtyHours:
 
     def note(self, body: bytes) -> None:
         """The hours of the readings in a line protocol body."""
+        touched = set()
+        for line in body.split(b"\n"):  # the hot path: as few steps per line as can be
+            head = line[:line.find(b",")]
+            if head in _SOURCES:
+                touched.add((head, int(line[line.rfind(b" ") + 1:]) // HOUR_MS))
         grew = False
-        for line in body.split(b"\n"):
-            comma = line.find(b",")
-            if line[:comma] not in _SOURCES:
-                continue
-            hour = hour_of(int(line[line.rfind(b" ") + 1:]))
-            hours = self.hours[line[:comma].decode()]
-            if hour not in hours:
-                hours.add(hour)
+        for head, hour_number in touched:
+            hours = self.hours[head.decode()]
+            if hour_number * HOUR_MS not in hours:
+                hours.add(hour_number * HOUR_MS)
                 grew = True
         if grew:
             self.save()

@@ -72,6 +72,7 @@ def _write_config(paths: DemoPaths, mqtt_port: int, influx_url: str,
         "pipeline": {"instance": "demo", "stats_interval_s": 2},
         # The simulated city is Chengdu (the simulator's --utc-offset 8): open hours there.
         "timezone": "Asia/Shanghai",
+        "retention": {"rollup_every_s": 5},  # late readings of the replay rolled up quickly
         "http": {"port": http_port},
     }
     config.update(access.settings() if access else {})
@@ -156,6 +157,7 @@ def demo(
     ) as alertmanager:
         http_port = _write_config(paths, broker.port, influx.url,
                                   alertmanager.url if alertmanager else None, access)
+        _influx_setup(paths, console)
         _export_dashboards(paths, console)
         console.print(
             f"broker mqtt://127.0.0.1:{broker.port}, InfluxDB {influx.url} (database "
@@ -190,6 +192,21 @@ def _stop_on_signals() -> dict[str, bool]:
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
     return stop
+
+
+def _influx_setup(paths: DemoPaths, console: Console) -> None:
+    """Retention policies `raw` and `rollup` (SPEC section 9) before anything is written."""
+    from ingest.influx_admin import InfluxSetupError, setup
+    from ingest.influxql_client import InfluxQueryError
+    from ingest.settings import ConfigError, load
+
+    try:
+        setup(load(paths.config))
+    except (ConfigError, InfluxQueryError, InfluxSetupError) as exc:
+        console.print(f"[yellow]influx setup failed: {exc}[/yellow]")
+        return
+    console.print("InfluxDB: retention policies raw (default) and rollup; hourly rollups kept "
+                  "by the pipeline")
 
 
 def _export_dashboards(paths: DemoPaths, console: Console) -> None:

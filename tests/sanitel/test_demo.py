@@ -56,6 +56,20 @@ def test_demo_flows_within_30s_stops_on_sigint_and_resumes(tmp_path: Path) -> No
         received = next(line for line in metrics.splitlines()
                         if line.startswith("sanitel_messages_received_total "))
         assert float(received.split()[1]) > 0
+        # SPEC 9: retention policies, and the replayed (late) readings in the rollups.
+        policies = httpx.post(f"{url}/query", data={
+            "q": 'SHOW RETENTION POLICIES ON "sanitation"'}).json()["results"][0]["series"][0]
+        defaults = {row[0]: row[-1] for row in policies["values"]}
+        assert defaults["raw"] is True and defaults["rollup"] is False
+        rolled, deadline = 0, time.monotonic() + 40
+        while not rolled and time.monotonic() < deadline:
+            time.sleep(1)
+            series = httpx.post(f"{url}/query", data={
+                "db": "sanitation",
+                "q": 'SELECT count(entries_sum) FROM "rollup"."people_flow_1h"',
+            }).json()["results"][0].get("series", [])
+            rolled = series[0]["values"][0][1] if series else 0
+        assert rolled > 0, "no hourly rollup within 40 s"
     finally:
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=90)
