@@ -43,6 +43,8 @@ log = logging.getLogger("sanitel.pipeline")
 
 SITES_EVERY_S = 60.0
 SWEEP_EVERY_S = 1.0
+#: At stop, how long the broker has to acknowledge the last alert events.
+CONFIRM_AT_STOP_S = 5.0
 #: Arrivals handled before the loop lets other tasks (writes, timers) run.
 SLICE = 2000
 
@@ -108,18 +110,17 @@ class Pipeline:
             )
             async with asyncio.TaskGroup() as tasks:
                 writing = tasks.create_task(self.store.run())
-                background = [
-                    tasks.create_task(self.store.replay()),
-                    tasks.create_task(self._tick()),
-                ]
+                ticking = tasks.create_task(self._tick())
+                background = [tasks.create_task(self.store.replay())]
                 if self.rollups is not None:
                     background.append(tasks.create_task(self.rollups.run()))
                 if self.alerts is not None:  # events a crash kept from their crews
+                    self._bound_outbox()
                     self._emit(self.alerts.unconfirmed())
                 if started is not None:
                     background.append(tasks.create_task(self._announce(rx, started)))
                 await self._receive(stop)
-                await self._drain(writing)
+                await self._drain(writing, ticking)
                 for task in background:
                     task.cancel()
 
@@ -271,6 +272,11 @@ class Pipeline:
                         "published again when it has room", len(unsent))
         self._unsent_events = self._unsent_events or bool(unsent)
 
+    def _bound_outbox(self) -> None:
+        if self.alerts is not None:
+            bound = self.settings.alert_outbox
+            self.alerts.bound_outbox(bound.max_events, bound.max_age_s, now_ms())
+
     def _publish_again(self) -> None:
         """Once every queued event is confirmed, publish the outbox's let-go events again."""
         if self.alerts is None or not self._unsent_events or self._unconfirmed:
@@ -285,9 +291,16 @@ class Pipeline:
             return self.dlq.reject(RejectReason.STORAGE_REJECTED, detail, "", b"", now_ms())
         return self._reject(RejectReason.STORAGE_REJECTED, detail, origin)
 
-    async def _drain(self, writing: asyncio.Task[None]) -> None:
-        """Stop taking messages, store what we hold, acknowledge it; bounded in time."""
+    async def _drain(self, writing: asyncio.Task[None], ticking: asyncio.Task[None]) -> None:
+        """Stop taking messages, store what we hold, acknowledge it; bounded in time. The
+        timers stop first: an alert event raised after the last batch would be neither
+        stored nor confirmed, and left in the outbox for the next start."""
         self.rx.stop_accepting()
+        ticking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticking
+        if self.alerts is not None:  # the last sweep: its events go with the last batch
+            self._emit(self.alerts.sweep(now_ms()))
         while self.rx.inbox:
             self._handle_slice(SLICE)
         self.batch.add(self._stats_point())
@@ -300,7 +313,7 @@ class Pipeline:
             log.error("could not store everything within %.0f s; the broker keeps the rest "
                       "unacknowledged and redelivers it on the next start", timeout)
             writing.cancel()
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + CONFIRM_AT_STOP_S
         while self._unconfirmed and time.monotonic() < deadline:
             self._confirm_alerts()
             await asyncio.sleep(0.05)
@@ -321,6 +334,7 @@ class Pipeline:
                 self.batch.add(self._stats_point())
                 next_stats = now + stats_every
             if now >= next_sites:
+                self._bound_outbox()
                 self.batch.lines.extend(self._site_points())
                 self.batch.origins.extend([None] * len(self.registry.sites))
                 next_sites = now + SITES_EVERY_S

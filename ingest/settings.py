@@ -207,6 +207,13 @@ class AccessSettings(_Section):
     credentials: Path | None = None
 
 
+class AlertOutboxSettings(_Section):
+    #: Alert events not yet confirmed delivered are kept (and published again) at most this
+    #: many, and this long; beyond, the oldest are dropped and it is logged.
+    max_events: Annotated[int, Field(ge=100)] = 100_000
+    max_age_s: Annotated[float, Field(gt=0)] = 7 * 86_400.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SANITEL_",
@@ -246,6 +253,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
+    alert_outbox: AlertOutboxSettings = Field(default_factory=AlertOutboxSettings)
 
     @classmethod
     def settings_customise_sources(

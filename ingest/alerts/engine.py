@@ -261,6 +261,20 @@ class AlertEngine:
     def close(self) -> None:
         self._store.close()
 
+    def bound_outbox(self, max_events: int, max_age_s: float, now_ms: int) -> int:
+        """Keep the outbox within its bounds (`alert_outbox` settings); logs what it drops."""
+        try:
+            dropped = self._store.trim_outbox(max_events, now_ms - int(max_age_s * 1000))
+        except AlertStoreError as exc:
+            log.error("%s", exc)
+            return 0
+        if dropped:
+            log.warning("alert outbox %s: dropped the %d oldest undelivered events (beyond "
+                        "alert_outbox.max_events %d or max_age_s %.0f); their crews were not "
+                        "told of those changes", self._store.path, dropped, max_events,
+                        max_age_s)
+        return dropped
+
     def _save(self, incidents: list[Incident], marks: dict[str, int],
               events: list[AlertEvent]) -> None:
         """Commit the change and its events (to the outbox) before the events leave. A

@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 """
 #: Columns added since the first release: (table, column, definition).
-_ADDED = (("incidents", "events", "INTEGER NOT NULL DEFAULT 0"),)
+_ADDED = (("incidents", "events", "INTEGER NOT NULL DEFAULT 0"),
+          ("outbox", "ts_ms", "INTEGER NOT NULL DEFAULT 0"))
 
 _COLUMNS = ("alert_id", "rule", "severity", "state", "site_id", "site_name", "device_id",
             "device_type", "field", "value", "threshold", "started_ms", "updated_ms",
@@ -133,7 +134,8 @@ class IncidentStore:
         """Write the changed incidents, device marks and the events they gave (into the
         outbox) in one durable transaction."""
         rows = [_row(incident) for incident in incidents]
-        outbox = [(event.event_id, orjson.dumps(event).decode()) for event in events]
+        outbox = [(event.event_id, orjson.dumps(event).decode(), event.ts_ms)
+                  for event in events]
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
@@ -147,7 +149,8 @@ class IncidentStore:
                 marks.items(),
             )
             self._db.executemany(
-                "INSERT OR IGNORE INTO outbox (event_id, event) VALUES (?, ?)", outbox)
+                "INSERT OR IGNORE INTO outbox (event_id, event, ts_ms) VALUES (?, ?, ?)",
+                outbox)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
@@ -176,6 +179,22 @@ class IncidentStore:
             return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
         except sqlite3.Error:
             return 0
+
+    def trim_outbox(self, max_events: int, oldest_ms: int) -> int:
+        """Drop events older than `oldest_ms` (those of an older release, without a time,
+        are kept), then all but the newest `max_events`; returns how many were dropped."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            aged = self._db.execute(
+                "DELETE FROM outbox WHERE ts_ms > 0 AND ts_ms < ?", (oldest_ms,)).rowcount
+            over = self._db.execute(
+                "DELETE FROM outbox WHERE seq <= (SELECT seq FROM outbox ORDER BY seq DESC "
+                "LIMIT 1 OFFSET ?)", (max_events,)).rowcount
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise AlertStoreError(f"alert store {self.path}: trim failed ({exc})") from None
+        return int(aged) + int(over)
 
     def confirm(self, event_ids: Iterable[str]) -> None:
         """Remove these events from the outbox, in one transaction; unknown ids are ignored."""

@@ -4,6 +4,7 @@ for chosen bodies, or 503 after a number of writes (InfluxDB going away mid-batc
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,6 +20,8 @@ class InfluxProxy:
         #: Writes still forwarded before every request is answered 503 (None: no limit).
         self.writes_left: int | None = None
         self.bodies: list[tuple[int, int]] = []  # (size, status) of every write
+        #: Seconds each write waits before it is forwarded (a slow InfluxDB).
+        self.delay_s = 0.0
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,6 +42,7 @@ class InfluxProxy:
 
     def answer(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         if path.startswith("/write"):
+            time.sleep(self.delay_s)
             if self.writes_left is not None and self.writes_left <= 0:
                 self.bodies.append((len(body), 503))
                 return 503, b'{"error":"going away"}'
