@@ -32,7 +32,7 @@ CITY: dict[str, Any] = {"sites": [
     {"id": "RB", "kind": "toilet", "name": "Market Square", "district": "East",
      "lat": 30.61, "lon": 104.01,
      "devices": [_dev("RB-PC-1", "people_counter"), _dev("RB-OD-1", "odor"),
-                 _dev("RB-SP-1", "sprayer")]},
+                 _dev("RB-SP-1", "sprayer"), _dev("RB-TT-1", "toilet_terminal")]},
     {"id": "RC", "kind": "toilet", "name": "Old Street Lane", "district": "West",
      "lat": 30.62, "lon": 104.02,
      "devices": [_dev("RC-PC-1", "people_counter"), _dev("RC-OD-1", "odor")]},
@@ -41,8 +41,8 @@ CITY: dict[str, Any] = {"sites": [
      "devices": [_dev("RD-ST-1", "station_terminal"), _dev("RD-OD-1", "odor"),
                  _dev("RD-SP-1", "sprayer")]},
 ]}
-SIM_DEVICES = {d["id"] for s in CITY["sites"] for d in s["devices"]
-               if d["type"] != "toilet_terminal"}
+#: RA's terminal publishes the readings below; every other device is simulated.
+SIM_DEVICES = {d["id"] for s in CITY["sites"] for d in s["devices"] if d["id"] != "RA-TT-1"}
 DISTRICT = {s["id"]: s["district"] for s in CITY["sites"]}
 
 
