@@ -17,7 +17,7 @@ from ingest.report.collect import ReportData, collect, steps
 from ingest.report.document import Document, ReportOutputError, write
 from ingest.report.influx_reader import InfluxReader, ReportQueryError
 from ingest.report.period import Period, ReportPeriodError, city_timezone
-from ingest.report.summary import summary
+from ingest.report.summary import retention_warning, summary
 from ingest.report.tables import all_tables
 from ingest.report.thresholds import warning_levels
 from sanitel.cli_support import ConfigOption, fail, load_settings
@@ -54,7 +54,8 @@ def report(
         fail(f"--district {district!r} is not a district of the registry; one of "
              f"{', '.join(districts)}", 2, COMMAND)
     console = Console(stderr=True, quiet=quiet)
-    data = ReportData(period, registry, district, time.time_ns() // 1_000_000)
+    now_ms = time.time_ns() // 1_000_000
+    data = ReportData(period, registry, district, now_ms)
     try:
         with InfluxReader(settings.influx) as reader, _progress(console) as progress:
             task = progress.add_task("querying", total=steps(period))
@@ -65,10 +66,12 @@ def report(
         fail(str(exc), 1, COMMAND)
     tables = all_tables(data)
     scope = f"district {district}" if district else "whole city"
+    warning = retention_warning(period, settings.retention.raw_days, now_ms)
     doc = Document(f"Sanitation work report: {period.label()}",
                    f"{scope}; figures from the raw readings in InfluxDB "
                    f"(database {settings.influx.database!r})",
-                   summary(data, tables), tables, charts(data, tables))
+                   [*([warning] if warning else []), *summary(data, tables)], tables,
+                   charts(data, tables))
     try:
         written = write(doc, out)
     except ReportOutputError as exc:

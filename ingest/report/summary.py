@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from ingest.report.collect import ReportData
+from ingest.report.period import DAY_MS, Period
 from ingest.report.tables import Table
 
 TOP = 3
@@ -92,3 +95,13 @@ def _availability(avail: Table) -> str:
         text += f"; {poor} of {len(shares)} below 90 % (worst: {avail.rows[0][0]}, " \
                 f"{avail.rows[0][6]} %)"
     return text + "."
+
+
+def retention_warning(period: Period, raw_days: int, now_ms: int) -> str | None:
+    """Said on top when the period starts before the oldest raw reading InfluxDB keeps."""
+    horizon_ms = now_ms - raw_days * DAY_MS
+    if period.start_ms >= horizon_ms:
+        return None
+    oldest = datetime.fromtimestamp(horizon_ms / 1000, period.tz).strftime("%Y-%m-%d %H:%M")
+    return (f"**Incomplete:** raw readings are kept {raw_days} days (`retention.raw_days`); "
+            f"the period starts before {oldest}, so the figures miss what came before.")

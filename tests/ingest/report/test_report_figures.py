@@ -10,6 +10,7 @@ from ingest.report.alert_figures import AlertRow, by_district_and_rule, incident
 from ingest.report.period import Period, ReportPeriodError
 from ingest.report.sequence_figures import SprayerTally, StationTally
 from ingest.report.site_figures import OdorHourRow, availability, meter_increase, odor_hours
+from ingest.report.summary import retention_warning
 from ingest.report.thresholds import WarningLevels
 
 MIN = 60_000
@@ -93,3 +94,11 @@ def test_meter_increase_starts_at_the_reading_before_the_period() -> None:
     assert meter_increase(130.0, None, 105.0) == 25.0  # no reading in the day before
     assert meter_increase(90.0, 100.0, 91.0) == 0.0  # replaced meter: never negative
     assert meter_increase(None, 100.0, None) is None
+
+
+def test_a_period_older_than_the_raw_retention_says_it_is_incomplete() -> None:
+    period = Period.parse("2026-08-01", "2026-09-01", ZoneInfo("UTC"))
+    now = Period.parse("2026-11-20", "2026-11-21", ZoneInfo("UTC")).start_ms
+    warning = retention_warning(period, 90, now)
+    assert warning is not None and "2026-08-22 00:00" in warning and "90 days" in warning
+    assert retention_warning(period, 120, now) is None
