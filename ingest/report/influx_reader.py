@@ -56,12 +56,27 @@ class InfluxReader:
                     response.read()
                     raise ReportQueryError(f"{self._where} answered HTTP {response.status_code}"
                                            f" to {query!r}: {response.text[:300]}")
-                for line in response.iter_lines():
-                    if line.strip():
-                        yield from self._chunk_rows(orjson.loads(line), query)
+                yield from self._answer_rows(response.iter_lines(), query)
         except httpx.HTTPError as exc:
             raise ReportQueryError(f"{self._where} cannot be reached for {query!r}: {exc}"
                                    ) from None
+
+    def _answer_rows(self, lines: Iterator[str], query: str) -> Iterator[Row]:
+        """One JSON document per line when chunked; a server that ignores `chunked` (or
+        pretty-prints) answers one document over many lines: then it is read whole."""
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                chunk = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                rest = "\n".join([line, *lines])
+                try:
+                    chunk = orjson.loads(rest)
+                except orjson.JSONDecodeError:
+                    raise ReportQueryError(f"{self._where} answered {query!r} with what is "
+                                           f"not JSON: {rest[:200]!r}") from None
+            yield from self._chunk_rows(chunk, query)
 
     def _chunk_rows(self, chunk: Any, query: str) -> Iterator[Row]:
         if "error" in chunk:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from ingest.report.alert_figures import AlertRow, by_district_and_rule, incidents
+from ingest.report.influx_reader import ReportQueryError
 from ingest.report.period import Period, ReportPeriodError
 from ingest.report.sequence_figures import SprayerTally, StationTally
 from ingest.report.site_figures import OdorHourRow, availability, meter_increase, odor_hours
@@ -102,3 +104,24 @@ def test_a_period_older_than_the_raw_retention_says_it_is_incomplete() -> None:
     warning = retention_warning(period, 90, now)
     assert warning is not None and "2026-08-22 00:00" in warning and "90 days" in warning
     assert retention_warning(period, 120, now) is None
+
+
+def test_reader_takes_chunked_and_whole_answers() -> None:
+    """A server that ignores `chunked=true` (or pretty-prints) is read whole."""
+    from ingest.report.influx_reader import InfluxReader
+    from ingest.settings import InfluxSettings
+
+    series = {"name": "odor", "tags": {"site_id": "WC-1"}, "columns": ["time", "n"],
+              "values": [[0, 1], [1, 2]]}
+    chunked = [json.dumps({"results": [{"statement_id": 0, "series": [series]}]})] * 2
+    pretty = json.dumps({"results": [{"statement_id": 0, "series": [series]}]}, indent=2)
+    with InfluxReader(InfluxSettings()) as reader:
+        rows = list(reader._answer_rows(iter(chunked), "q"))
+        assert [r["n"] for r in rows] == [1, 2, 1, 2] and rows[0]["site_id"] == "WC-1"
+        rows = list(reader._answer_rows(iter(pretty.splitlines()), "q"))
+        assert [r["n"] for r in rows] == [1, 2]
+        with pytest.raises(ReportQueryError, match="not JSON"):
+            list(reader._answer_rows(iter(["<html>", "oops"]), "q"))
+        with pytest.raises(ReportQueryError, match="database does not exist"):
+            list(reader._answer_rows(iter(['{"results":[{"error":"database not found: x"}]}']),
+                                     "q"))
