@@ -59,6 +59,8 @@ class Validator:
         try:
             message: Reading | StatusMessage = model.model_validate_json(payload)  # type: ignore[assignment]
         except ValidationError as exc:
+            if b"NaN" in payload or b"Infinity" in payload:  # `NaN` alone is not JSON either
+                _refuse_non_json_numbers(payload)
             raise _classify(exc) from None
         if b"NaN" in payload or b"Infinity" in payload:
             _refuse_non_json_numbers(payload)

@@ -14,10 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
-from sanitel.local_servers import Alertmanager, Influxd, Mosquitto, VictoriaMetrics
+from sanitel.local_servers import (
+    Alertmanager,
+    Influxd,
+    Mosquitto,
+    ServerError,
+    VictoriaMetrics,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SANITEL = [sys.executable, "-m", "sanitel.cli"]
@@ -251,16 +258,28 @@ def mqtt(mosquitto: Mosquitto) -> Iterator[MqttTestClient]:
     client.close()
 
 
+def rows_or_none_yet(influxd: Any, query: str, db: str) -> list[dict[str, Any]]:
+    """The rows of `query`; [] while there can be none yet (the database not created yet,
+    influxd restarting). Any other error (a bad query, a refused request) fails the test
+    rather than reading as "no rows"."""
+    try:
+        rows: list[dict[str, Any]] = influxd.rows(query, db)
+    except ServerError as exc:
+        if "database not found" in str(exc):
+            return []
+        raise
+    except httpx.TransportError:
+        return []
+    return rows
+
+
 def wait_rows(influxd: Influxd, query: str, db: str, count: int = 1,
               timeout: float = 15) -> list[dict[str, Any]]:
     """Poll an InfluxQL query until it returns at least `count` rows."""
     deadline = time.monotonic() + timeout
     rows: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        try:
-            rows = influxd.rows(query, db)
-        except Exception:
-            rows = []
+        rows = rows_or_none_yet(influxd, query, db)
         if len(rows) >= count:
             return rows
         time.sleep(0.1)

@@ -66,10 +66,9 @@ class Stream:
 
 
 def stored_seqs(influxd: Any, db: str, base: int) -> list[int]:
-    try:
-        rows = influxd.rows(f"SELECT seq FROM odor WHERE time >= {base}ms", db)
-    except Exception:
-        return []
+    from tests.conftest import rows_or_none_yet
+
+    rows = rows_or_none_yet(influxd, f"SELECT seq FROM odor WHERE time >= {base}ms", db)
     return [row["seq"] for row in rows]
 
 
