@@ -52,6 +52,8 @@ class AlertEngine:
         self._unsaved_events: dict[str, AlertEvent] = {}
         #: Confirmations the store refused: tried again with the next `confirm`.
         self._unconfirmable: set[str] = set()
+        #: Site rule marks moved since the last write (`_keep_marks`).
+        self._moved_marks: dict[tuple[str, str], int] = {}
         check_site_overrides(rules, registry)
         for device in registry.devices.values():
             self._plans[device.id] = compile_plan(self._rules, device)
@@ -197,6 +199,7 @@ class AlertEngine:
     def sweep(self, now_ms: int) -> list[AlertEvent]:
         """Open `offline` for devices silent for `missed_intervals` x `interval_s` (wall clock)."""
         events, self._deferred = self._deferred, []
+        self._save_marks()
         if self._unsaved or self._unsaved_marks or self._unsaved_events:
             self._save([], {}, [])
         fired: list[Incident] = []
@@ -259,6 +262,7 @@ class AlertEngine:
         return [replace(incident) for incident in incidents]
 
     def close(self) -> None:
+        self._save_marks()
         self._store.close()
 
     def bound_outbox(self, max_events: int, max_age_s: float, now_ms: int) -> int:
@@ -423,19 +427,26 @@ class AlertEngine:
         return events
 
     def _keep_marks(self, watches: list[SiteWatch]) -> None:
-        """What a site rule must remember across restarts (a check-in): written when it moves."""
-        moved = {}
+        """What a site rule must remember across restarts (a check-in): noted when it moves,
+        written with the next sweep (each second) or on close. Written at once, every
+        terminal's first reading after a start cost a durable SQLite write (py-spy: a third
+        of the loop thread while draining a backlog); a crash loses at most a second of
+        marks, and a lost mark only makes a rule count from the first reading after it."""
         for watch in watches:
             mark = watch.mark()
             key = (watch.owner.id, watch.rule.name)
             if mark is not None and self._rule_marks.get(key) != mark:
-                self._rule_marks[key] = moved[key] = mark
-        if moved:
-            try:
-                self._store.save_rule_marks(moved)
-            except AlertStoreError as exc:
-                log.error("%s; a restart will count %s from its start", exc, ", ".join(
-                    rule for _, rule in moved))
+                self._rule_marks[key] = self._moved_marks[key] = mark
+
+    def _save_marks(self) -> None:
+        moved, self._moved_marks = self._moved_marks, {}
+        if not moved:
+            return
+        try:
+            self._store.save_rule_marks(moved)
+        except AlertStoreError as exc:
+            log.error("%s; a restart will count %s from its start", exc, ", ".join(
+                sorted({rule for _, rule in moved})))
 
     # -- set-up -----------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ the site's people counter. Time is each reading's `ts`."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from devices.people_counter import PeopleCounterReading
 from devices.sites import Registry
 from devices.toilet_terminal import ToiletTerminalReading
 from ingest.alerts import AlertEngine, AlertEvent, AlertRulesError
+from ingest.alerts.incident_db import store_path
 
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED_RULES = ROOT / "config" / "alerts.yaml"
@@ -289,6 +292,23 @@ def test_an_older_counter_reading_after_a_newer_one_changes_nothing(toilet: Toil
             water += 0.0025 if minute else 0
             events += toilet.terminal(t + minute * MINUTE, water_m3=water, cleaned_by="x")
     assert of(events, "toilet_water_leak") == [("firing", t + HOUR)]
+
+
+def stored_rule_marks(state_dir: Path) -> dict[tuple[str, str], int]:
+    """The rule marks as another reader of the store sees them (no close, no sweep)."""
+    with contextlib.closing(sqlite3.connect(store_path(state_dir))) as db:
+        rows = db.execute("SELECT device_id, rule, ts_ms FROM rule_marks").fetchall()
+    return {(device_id, rule): ts for device_id, rule, ts in rows}
+
+
+def test_a_check_in_is_written_with_the_next_sweep_not_per_reading(toilet: Toilet) -> None:
+    t = local_ms("2026-11-24T08:00")
+    key = (toilet.tt.id, "toilet_cleaning_overdue")
+    toilet.terminal(t, cleaned_by="Li")
+    toilet.terminal(t + HOUR, cleaned_by="Ana")
+    assert key not in stored_rule_marks(toilet.state_dir)  # no durable write per reading
+    toilet.engine.sweep(t + HOUR)
+    assert stored_rule_marks(toilet.state_dir)[key] == t + HOUR
 
 
 def test_a_leak_incident_survives_a_restart_and_resolves_after_it(toilet: Toilet) -> None:
