@@ -17,6 +17,7 @@ from devices.sites import Registry
 from devices.sprayer import SprayerReading
 from devices.station_terminal import StationTerminalReading
 from devices.status import StatusMessage
+from devices.toilet_terminal import ToiletTerminalReading
 from ingest.rejects import Rejected, RejectReason
 from ingest.validation import MAX_PAYLOAD_BYTES, Accepted, Validator
 
@@ -27,7 +28,8 @@ CITY = {
          "lat": 30.6, "lon": 104.0,
          "devices": [{"id": "WC-0001-PC-1", "type": "people_counter"},
                      {"id": "WC-0001-OD-1", "type": "odor"},
-                     {"id": "WC-0001-SP-1", "type": "sprayer"}]},
+                     {"id": "WC-0001-SP-1", "type": "sprayer"},
+                     {"id": "WC-0001-TT-1", "type": "toilet_terminal"}]},
         {"id": "TS-0001", "kind": "transfer_station", "name": "West", "district": "Wuhou",
          "lat": 30.6, "lon": 104.0,
          "devices": [{"id": "TS-0001-ST-1", "type": "station_terminal"},
@@ -37,7 +39,8 @@ CITY = {
 REGISTRY = Registry.from_dict(CITY)
 DEVICES = [(d.site.id, d.type, d.id) for d in REGISTRY.devices.values()]
 MINIMAL: dict[str, dict[str, Any]] = {"people_counter": {"entries": 1}, "odor": {"nh3_ppm": 1.0},
-           "station_terminal": {"fill_pct": 1.0}, "sprayer": {"liquid_pct": 1.0}}
+           "station_terminal": {"fill_pct": 1.0}, "sprayer": {"liquid_pct": 1.0},
+           "toilet_terminal": {"stalls_free": 1}}
 ODOR = "sanitation/v1/WC-0001/odor/WC-0001-OD-1/telemetry"
 STATION = "sanitation/v1/TS-0001/station_terminal/TS-0001-ST-1/telemetry"
 
@@ -442,7 +445,9 @@ def test_storage_rejected_is_never_a_validation_outcome() -> None:
 
 KEYS = ["entries", "exits", "occupancy", "nh3_ppm", "h2s_ppm", "temp_c", "rh_pct", "fill_pct",
         "weight_kg", "compactor", "door_open", "fault_code", "liquid_pct", "sprays", "state",
-        "seq", "battery_pct", "rssi_dbm", "device_id", "ts", "online"]
+        "seq", "battery_pct", "rssi_dbm", "device_id", "ts", "online", "stalls_free",
+        "stalls_total", "water_m3", "power_kwh", "paper_pct", "soap_pct", "cleaned_by",
+        "rating_good", "rating_ok", "rating_bad"]
 json_scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False,
                                                                         allow_infinity=False),
@@ -468,7 +473,8 @@ topics = st.one_of(
     st.text(max_size=60),
 )
 #: Every type's required key and `online`, so that some random payloads are accepted.
-ANY_REQUIRED = {"entries": 1, "nh3_ppm": 1.0, "fill_pct": 1.0, "liquid_pct": 1.0, "online": True}
+ANY_REQUIRED = {"entries": 1, "nh3_ppm": 1.0, "fill_pct": 1.0, "liquid_pct": 1.0, "online": True,
+                "stalls_free": 1}
 payloads = st.one_of(
     st.binary(max_size=200),
     st.dictionaries(st.sampled_from(KEYS), st.integers(-5, 120) | st.floats(-5, 120)
@@ -520,4 +526,24 @@ def test_random_keys_on_registered_devices_end_accepted_or_rejected(
         assert accepted.device.id == device
         assert isinstance(accepted.message,
                           (PeopleCounterReading, OdorReading, StationTerminalReading,
-                           SprayerReading))
+                           SprayerReading, ToiletTerminalReading))
+
+
+TERMINAL = "sanitation/v1/WC-0001/toilet_terminal/WC-0001-TT-1/telemetry"
+
+
+@settings(max_examples=300, deadline=None)
+@given(free=st.integers(-2, 502), total=st.integers(-1, 502))
+def test_free_stalls_against_total_follow_the_spec(free: int, total: int) -> None:
+    """SPEC 3: stalls_free 0..500, stalls_total 1..500, stalls_free <= stalls_total;
+    any value outside, or more free than total, is out_of_range."""
+    payload = json.dumps({"stalls_free": free, "stalls_total": total}).encode()
+    valid = 0 <= free <= 500 and 1 <= total <= 500 and free <= total
+    try:
+        accepted = VALIDATOR.check(TERMINAL, payload, NOW)
+    except Rejected as exc:
+        assert not valid and exc.reason is RejectReason.OUT_OF_RANGE, exc
+    else:
+        assert valid
+        assert isinstance(accepted.message, ToiletTerminalReading)
+        assert (accepted.message.stalls_free, accepted.message.stalls_total) == (free, total)
