@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -149,10 +150,12 @@ def _publish(settings: MqttSettings, topic: str, payload: bytes, timeout_s: floa
                          client_id=f"sanitel-ack-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
     configure(client, settings)
     refused: list[str] = []
+    connected = threading.Event()
 
     def on_connect(c: Any, u: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
             refused.append(f"the broker refused the connection as {settings.username}: {reason}")
+        connected.set()
 
     def on_publish(c: Any, u: Any, mid: int, reason: Any, props: Any) -> None:
         if reason.is_failure:
@@ -163,6 +166,10 @@ def _publish(settings: MqttSettings, topic: str, payload: bytes, timeout_s: floa
     client.connect(settings.host, settings.port, keepalive=30)
     client.loop_start()
     try:
+        if not connected.wait(timeout_s):
+            raise RuntimeError(f"no answer to CONNECT within {timeout_s:g} s")
+        if refused:
+            raise RuntimeError(refused[0])
         info = client.publish(topic, payload, qos=1)
         deadline = time.monotonic() + timeout_s
         while not info.is_published() and not refused and time.monotonic() < deadline:

@@ -1,20 +1,20 @@
 """The demo's broker with access control on (SPEC section 8): accounts for the demo city.
 
 `sanitel demo` runs `access init` into `<dir>/access` (0700; passwd and credentials.csv
-0600) with one crew per district of the city and a gateway account per site, starts
+0600) with the demo's crews (those its Alertmanager routes to) and a gateway account per
+site, starts
 mosquitto with the lines it wrote, and runs ingest and the simulator with their accounts.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from devices.crews import Crews
-from devices.sites import Registry
+from devices.sites import Registry, valid_id
 from sanitel.access.build import init_access
 
 
@@ -46,16 +46,17 @@ class DemoAccess:
                 f"{self.folder.parent / 'sanitel.yaml'}")
 
 
-def crew_name(district: str) -> str:
-    return "crew-" + (re.sub(r"[^a-z0-9]+", "-", district.lower()).strip("-") or "district")
-
-
 def demo_access(directory: Path, registry: Registry) -> DemoAccess:
-    """Write (or, on a later run, update keeping the passwords) the demo's accounts."""
-    districts = sorted({site.district for site in registry.sites.values()})
+    """Write (or, on a later run, update keeping the passwords) the demo's accounts: the
+    crews are those the demo's Alertmanager routes to, limited to the city's districts."""
+    from sanitel.demo_alertmanager import demo_crews
+
+    districts = {site.district for site in registry.sites.values()}
     by_name: dict[str, list[str]] = {}
-    for district in districts:
-        by_name.setdefault(crew_name(district), []).append(district)
+    for crew in demo_crews(registry):
+        mine = sorted(set(crew.districts) & districts)
+        if mine and valid_id(crew.name):
+            by_name.setdefault(crew.name, []).extend(mine)
     crews_file = directory / "crews.yaml"
     crews_file.write_text(
         "# Written by `sanitel demo`: one crew per district of the demo city.\n"

@@ -62,3 +62,35 @@ def init(
     typer.echo(f"passwords: {(out / 'credentials.csv').resolve()} (mode 0600; keep it secret)")
     typer.echo(f"broker: add {(out / 'mosquitto.conf').resolve()}'s lines to its listener, "
                "then reload it: kill -HUP <mosquitto pid>")
+
+
+@app.command("ca")
+def ca(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the CA, the broker's and the "
+                                      "devices' certificates (keys 0600).")],
+    host: Annotated[list[str] | None, typer.Option(
+        help="Broker host name or IP for its certificate (repeatable) [default: localhost, "
+        "127.0.0.1].")] = None,
+    port: Annotated[int, typer.Option(help="TLS listener port in mosquitto-tls.conf.")] = 8883,
+    registry: Annotated[Path | None, typer.Option(
+        help="Registry YAML [default: the configuration's `registry`].")] = None,
+    renew: Annotated[list[str] | None, typer.Option(
+        help="Issue this device's certificate again (repeatable).", metavar="DEVICE_ID")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """A CA and one client certificate per device (common name = device id), for
+    mosquitto's `use_identity_as_username`: devices then log in by certificate, under the
+    same ACL as `access init`. Needs the openssl command."""
+    from sanitel.access.ca import CertificateError, make_certificates
+
+    settings = load_settings(config, COMMAND)
+    try:
+        city = Registry.load(registry or settings.registry)
+        issued = make_certificates(out, city.devices, host or ["localhost", "127.0.0.1"], port,
+                                   renew or [])
+    except (RegistryError, CertificateError, AccessFileError) as exc:
+        fail(str(exc), 2, COMMAND)
+    typer.echo(f"{len(issued.added)} device certificates issued, {issued.kept} kept, in "
+               f"{(out / 'devices').resolve()}; CA {(out / 'ca.crt').resolve()}")
+    typer.echo(f"broker: add {(out / 'mosquitto-tls.conf').resolve()}'s lines (a TLS listener "
+               "that takes the certificate's CN as the username) beside `access init`'s acl_file")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -22,7 +24,10 @@ class Client:
     """A paho MQTT 5 client: CONNACK, PUBACK and SUBACK reason codes, messages received."""
 
     def __init__(self, port: int, username: str | None = None, password: str | None = None,
-                 will: tuple[str, bytes] | None = None) -> None:
+                 will: tuple[str, bytes] | None = None,
+                 tls: tuple[Path, Path | None, Path | None] | None = None) -> None:
+        """`tls`: (CA file, client certificate, its key); the TLS handshake's failure
+        raises from here (ssl.SSLError / OSError)."""
         self.connack: int | None = None
         self.pubacks: dict[int, int] = {}
         self.subacks: dict[int, list[int]] = {}
@@ -34,6 +39,11 @@ class Client:
             self.client.username_pw_set(username, password)
         if will:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
+        if tls:
+            ca, cert, key = tls
+            self.client.tls_set(ca_certs=str(ca), certfile=str(cert) if cert else None,
+                                keyfile=str(key) if key else None,
+                                tls_version=ssl.PROTOCOL_TLS_CLIENT)
         self.client.on_connect = self._on_connect
         self.client.on_publish = self._on_publish
         self.client.on_subscribe = self._on_subscribe

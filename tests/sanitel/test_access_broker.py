@@ -210,6 +210,7 @@ def test_a_rotated_password_works_after_sighup_and_the_old_one_does_not(
 ) -> None:
     old = secured.account("WC-0001-PC-1")
     untouched = secured.account("WC-0001-OD-1")
+    thief = connect_as(mosquitto.port, old)  # connected with the credential before rotation
     secured.init(rotate=["WC-0001-PC-1"])
     new = secured.account("WC-0001-PC-1")
     assert new.password != old.password
@@ -221,6 +222,11 @@ def test_a_rotated_password_works_after_sighup_and_the_old_one_does_not(
         time.sleep(0.1)
     assert Client(mosquitto.port, new.username, new.password).connack == 0
     assert Client(mosquitto.port, untouched.username, untouched.password).connack == 0
+    # mosquitto 2.0 also ends the open session of the old password, and refuses its reconnect
+    while thief.client.is_connected() or thief.connack == 0:
+        assert time.monotonic() < deadline + 10, "the old password's session outlived SIGHUP"
+        time.sleep(0.1)
+    thief.client.loop_stop()
 
 
 def test_a_device_removed_from_the_registry_loses_its_account_on_sighup(
@@ -309,10 +315,21 @@ def test_alerts_ack_as_a_crew(clients: Callable[..., Client], ingest: Any, secur
     impostor = _sanitel(*ack[:3], "--credentials", str(stolen), "--crew", "crew-jinjiang",
                         env=ingest.env)
     assert impostor.returncode == 1 and "refused the connection" in impostor.stderr
+    # Logged in as crew-jinjiang (mqtt.username), claiming to be crew-chenghua.
+    chenghua = clients("crew-chenghua")
+    chenghua.subscribe(f"{T}/_alerts/#")
+    clients("TS-0001-ST-1").publish(f"{ST}/status", b'{"online": false}', retain=True)
+    ts_alert = _first_event(chenghua, "TS-0001-ST-1")["alert_id"]
+    env = {k: v for k, v in ingest.env.items() if k != "SANITEL_ACCESS__CREDENTIALS"}
+    env |= {"SANITEL_MQTT__USERNAME": "crew-jinjiang",
+            "SANITEL_MQTT__PASSWORD": secured.account("crew-jinjiang").password}
+    claimed = _sanitel("alerts", "ack", ts_alert, "--crew", "crew-chenghua", env=env)
+    assert claimed.returncode == 1 and "refused the ack" in claimed.stderr, claimed.stderr
     done = _sanitel(*ack, "--crew", "crew-jinjiang", env=ingest.env)
     assert done.returncode == 0, done.stderr
     assert _wait_state(watcher, alert_id, "acknowledged")["acknowledged_by"] == "crew-jinjiang"
-    output = "".join(r.stdout + r.stderr for r in (outside, impostor, done))
+    assert [json.loads(p)["state"] for _, p, _ in chenghua.received()] == ["firing"]
+    output = "".join(r.stdout + r.stderr for r in (outside, impostor, claimed, done))
     assert not [a.username for a in read_credentials(creds) if a.password in output]
 
 

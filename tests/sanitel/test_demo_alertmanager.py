@@ -16,6 +16,7 @@ import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from devices.credentials import find_account, read_credentials
 from devices.sites import Registry
 from sanitel.demo_alertmanager import demo_crews
 
@@ -53,6 +54,10 @@ def test_demo_routes_a_districts_alert_to_its_crew_only(tmp_path: Path) -> None:
         # Readings ahead of the simulator's clock (within max_future_s): NH3 critical for the
         # rule's 2 minutes on device time, and the simulator's readings cannot clear it.
         client = paho.Client(CallbackAPIVersion.VERSION2)
+        # The demo's broker has access control on: the device speaks with its own account.
+        account = find_account(read_credentials(directory / "access" / "credentials.csv"),
+                               "device", device.id)
+        client.username_pw_set(account.username, account.password)
         client.connect("127.0.0.1", config["mqtt"]["port"])
         client.loop_start()
         now = int(time.time() * 1000)
