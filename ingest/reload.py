@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from devices.crews import Crews, CrewsError
 from devices.sites import Registry, RegistryError
 from ingest.config_lines import with_line
 from ingest.yaml_process import YamlFileError, load_yaml_in_child
@@ -37,10 +38,14 @@ class ReloadOutcome:
 class ConfigReloader:
     """`await reloader.reload()`: one reload at a time; its figures are for `/metrics`."""
 
-    def __init__(self, pipeline: Pipeline, registry_path: Path, rules_path: Path) -> None:
+    def __init__(
+        self, pipeline: Pipeline, registry_path: Path, rules_path: Path,
+        crews_path: Path | None = None,
+    ) -> None:
         self._pipeline = pipeline
         self._registry_path = registry_path
         self._rules_path = rules_path
+        self._crews_path = crews_path
         self._lock = asyncio.Lock()
         self.succeeded = 0
         self.failed = 0
@@ -88,7 +93,21 @@ class ConfigReloader:
                    f"({len(after - before)} added, {len(before - after)} removed)")
         if engine is not None:
             summary += f"; {len(engine.rules)} alert rules; {resolved} incidents resolved"
+        summary += self._reload_crews(errors)
         return ReloadOutcome(not errors, summary, errors)
+
+    def _reload_crews(self, errors: list[str]) -> str:
+        """The crews file too (SPEC section 8): a crew added with `sanitel access init`
+        may acknowledge from now on."""
+        if self._crews_path is None:
+            return ""
+        try:
+            crews = Crews.load(self._crews_path)
+        except CrewsError as exc:
+            errors.append(f"{exc}; kept the previous crews")
+            return ""
+        self._pipeline.crews = crews
+        return f"; {len(crews)} crews"
 
     async def _load_registry(self, errors: list[str]) -> Registry | None:
         path = self._registry_path

@@ -46,7 +46,8 @@ class ServiceEdge:
         self._pipeline = pipeline
         self._stop = stop
         self._started = started
-        self.reloader = ConfigReloader(pipeline, settings.registry, settings.alerts)
+        self.reloader = ConfigReloader(pipeline, settings.registry, settings.alerts,
+                                       settings.crews)
         self._metrics = metrics_registry(pipeline, self.reloader)
         self._http: HttpEndpoints | None = None
         self._tasks: set[asyncio.Task[None]] = set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -346,3 +347,25 @@ def test_no_secret_in_help_or_logs(secured: Secured, ingest: Any) -> None:
         assert not [p for p in passwords if p in text], command
     assert not [p for p in passwords if p in ingest.log()]
     assert "sanitel-ingest" in (secured.out / "passwd").read_text()
+
+
+def test_a_crew_added_to_the_crews_file_may_ack_after_sighup(
+    clients: Callable[..., Client], run_ingest: Callable[..., Any], secured: Secured,
+    tmp_path: Path,
+) -> None:
+    crews_file = tmp_path / "ingest-crews.yaml"
+    crews_file.write_text(yaml.safe_dump({"crews": CREWS["crews"][:1]}))  # jinjiang only
+    ingest = run_ingest(access__enabled="true", crews=crews_file,
+                        access__credentials=secured.out / "credentials.csv")
+    chenghua = clients("crew-chenghua")
+    chenghua.subscribe(f"{T}/_alerts/#")
+    clients("TS-0001-ST-1").publish(f"{ST}/status", b'{"online": false}', retain=True)
+    alert = _first_event(chenghua, "TS-0001-ST-1")
+    assert chenghua.publish(f"{T}/_ack/crew-chenghua", _ack(alert)) in ACCEPTED
+    ingest.wait_log("no crew 'crew-chenghua' in the crews file")
+    crews_file.write_text(yaml.safe_dump(CREWS))
+    ingest.proc.send_signal(signal.SIGHUP)
+    ingest.wait_log("2 crews")
+    assert chenghua.publish(f"{T}/_ack/crew-chenghua", _ack(alert)) in ACCEPTED
+    assert _wait_state(chenghua, alert["alert_id"], "acknowledged")["acknowledged_by"] == \
+        "crew-chenghua"
