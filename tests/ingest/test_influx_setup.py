@@ -110,3 +110,35 @@ def test_auth_on_write_only_and_read_only_users(
     still = httpx.post(f"{url}/query", data={"db": database, "q": "SELECT count(nh3_ppm) FROM "
                                              "odor"}, params=reader).json()["results"][0]
     assert still["series"][0]["values"][0][1] == 1
+
+
+def test_ingest_as_the_write_only_user_skips_setup_once_and_rolls_up_with_the_reader(
+    userless_auth_influxd: Influxd, tmp_path: Path, run_ingest: Any, mqtt: Any
+) -> None:
+    url, database = userless_auth_influxd.url, "sanitation"
+    admin = {"influx__admin_username": "root", "influx__admin_password": "root-secret-1"}
+    assert _setup(url, database, tmp_path, **admin).returncode == 0
+    users = _users(tmp_path)
+    ingest = run_ingest(
+        influx__url=url, influx__database=database, data_dir=tmp_path,
+        influx__username="sanitel-ingest", influx__password=users["sanitel-ingest"],
+        influx__read_username="sanitel-grafana", influx__read_password=users["sanitel-grafana"],
+        retention__rollup_every_s=1)
+    ts = int(time.time() * 1000) - 2 * 3_600_000  # two hours late
+    for minute, entries in enumerate((3, 4, 5)):
+        mqtt.publish("sanitation/v1/WC-0001/people_counter/WC-0001-PC-1/telemetry",
+                     {"entries": entries, "ts": ts + minute * 60_000})
+    reader = _as("sanitel-grafana", users["sanitel-grafana"])
+    deadline, got = time.monotonic() + 30, []
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.5)
+        result = httpx.post(f"{url}/query", params=reader, data={
+            "db": database, "q": 'SELECT entries_sum FROM "rollup"."people_flow_1h"'}).json()
+        got = [row[1] for s in result["results"][0].get("series", []) for row in s["values"]]
+    hour_split = (ts % 3_600_000) > 3_600_000 - 3 * 60_000
+    assert sum(got) == 12 and (len(got) == 1 or hour_split)
+    assert ingest.stop() == 0
+    log = ingest.log()
+    assert log.count("influx setup skipped") == 1, log[-2000:]
+    for secret in users.values():
+        assert secret not in log
