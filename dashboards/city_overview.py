@@ -25,7 +25,7 @@ from grafana_foundation_sdk.models.geomap import MapCenterID, TooltipMode
 
 from dashboards import variables
 from dashboards.document import section, skeleton
-from dashboards.influxql import DATASOURCE, PLACE_MATCH, SITE_MATCH, InfluxQL
+from dashboards.influxql import DATASOURCE, DISTRICT_MATCH, PLACE_MATCH, SITE_MATCH, InfluxQL
 from dashboards.panels import (
     SEVERITY_COLOURS,
     figure,
@@ -34,7 +34,7 @@ from dashboards.panels import (
     transformation,
     value_colours,
 )
-from dashboards.rollup_choice import raw_or_rollup
+from dashboards.rollup_choice import raw_hourly_or_daily
 from dashboards.thresholds import AlertLevels
 
 UID = "sanitel-city-overview"
@@ -66,17 +66,21 @@ def build(levels: AlertLevels) -> Dashboard:
 
 
 def people_per_district() -> timeseries.Panel:
-    """Over a year it reads the hourly rollups: one point per counter and hour."""
-    queries = raw_or_rollup(
-        "people_flow", 'sum("entries") AS "people"', 'sum("entries_sum") AS "people"',
-        f"{PLACE_MATCH} AND $timeFilter", '"district"', alias="$tag_district")
+    """Raw up to 7 days, hourly rollups up to 90, daily district figures beyond."""
+    queries = raw_hourly_or_daily(
+        "people_flow", ('sum("entries") AS "people"', 'sum("entries_sum") AS "people"',
+                        'sum("people_in") AS "people"'),
+        f"{PLACE_MATCH} AND $timeFilter", f"{DISTRICT_MATCH} AND $timeFilter",
+        alias="$tag_district")
     return graph("People in per district", queries, unit="short", bars=True, width=12)
 
 
 def nh3_peak_per_district() -> timeseries.Panel:
-    queries = raw_or_rollup(
-        "odor", 'max("nh3_ppm") AS "nh3_ppm"', 'max("nh3_ppm_max") AS "nh3_ppm"',
-        f"{PLACE_MATCH} AND $timeFilter", '"district"', alias="$tag_district")
+    queries = raw_hourly_or_daily(
+        "odor", ('max("nh3_ppm") AS "nh3_ppm"', 'max("nh3_ppm_max") AS "nh3_ppm"',
+                 'max("nh3_ppm_max") AS "nh3_ppm"'),
+        f"{PLACE_MATCH} AND $timeFilter", f"{DISTRICT_MATCH} AND $timeFilter",
+        alias="$tag_district")
     return graph("NH3 peak per district", queries, unit="ppm", width=12)
 
 

@@ -24,6 +24,15 @@ def rollup_of(measurement: str) -> str:
     return f'"{ROLLUP_RP}"."{measurement}_1h"'
 
 
+def _target(select: str, source: str, where: str, group_by: str, interval: str,
+            ref_id: str, alias: str | None) -> InfluxQL:
+    query = InfluxQL(f"""
+        SELECT {select} FROM {source} WHERE {where}
+        GROUP BY time({interval}), {group_by} fill(none)
+    """).ref_id(ref_id)
+    return query.alias(alias) if alias is not None else query
+
+
 def raw_or_rollup(
     measurement: str, raw_select: str, rollup_select: str, where: str, group_by: str,
     raw_interval: str = "$__interval", alias: str | None = None,
@@ -33,15 +42,36 @@ def raw_or_rollup(
     `where` is the shared filter (variables and `$timeFilter`); `group_by` the tags
     after `time(...)`; the rollup is grouped by `$__interval` (over 7 days, Grafana's
     interval for a panel is ten minutes or more: hourly points fall in it whole)."""
-    raw = InfluxQL(f"""
-        SELECT {raw_select} FROM "{measurement}" WHERE {where} AND {RAW_RANGE}
-        GROUP BY time({raw_interval}), {group_by} fill(none)
-    """).ref_id("A")
-    rollup = InfluxQL(f"""
-        SELECT {rollup_select} FROM {rollup_of(measurement)} WHERE {where} AND {ROLLUP_RANGE}
-        GROUP BY time($__interval), {group_by} fill(none)
-    """).ref_id("B")
-    if alias is not None:
-        raw.alias(alias)
-        rollup.alias(alias)
-    return [raw, rollup]
+    return [
+        _target(raw_select, f'"{measurement}"', f"{where} AND {RAW_RANGE}", group_by,
+                raw_interval, "A", alias),
+        _target(rollup_select, rollup_of(measurement), f"{where} AND {ROLLUP_RANGE}",
+                group_by, "$__interval", "B", alias),
+    ]
+
+
+NINETY_DAYS_MS = 90 * 24 * 3600 * 1000
+HOURLY_RANGE = f"{ROLLUP_RANGE} AND ${{__to}} - ${{__from}} <= {NINETY_DAYS_MS}"
+DAILY_RANGE = f"${{__to}} - ${{__from}} > {NINETY_DAYS_MS}"
+#: Daily figures per district (`ingest.district_rollups`), for ranges beyond 90 days.
+DISTRICT_DAILY = f'"{ROLLUP_RP}"."district_1d"'
+
+
+def raw_hourly_or_daily(
+    measurement: str, selects: tuple[str, str, str], where: str, daily_where: str,
+    alias: str,
+) -> list[InfluxQL]:
+    """Per district: `A` raw up to 7 days, `B` hourly rollups up to 90, `C` the daily
+    district figures beyond (a year of them answers at once, whatever the city's size).
+    `selects`: (raw, hourly, daily). `daily_where` cannot name sites: the daily figures
+    are per district."""
+    raw, hourly, daily = selects
+    group = '"district"'
+    return [
+        _target(raw, f'"{measurement}"', f"{where} AND {RAW_RANGE}", group, "$__interval",
+                "A", alias),
+        _target(hourly, rollup_of(measurement), f"{where} AND {HOURLY_RANGE}", group,
+                "$__interval", "B", alias),
+        _target(daily, DISTRICT_DAILY, f"{daily_where} AND {DAILY_RANGE}", group,
+                "$__interval", "C", alias),
+    ]

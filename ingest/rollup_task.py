@@ -27,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from ingest import district_rollups
 from ingest.influx_admin import ROLLUP_RP
 from ingest.influx_writer import InfluxWriter, V1Writer, V2Writer, WriteRejected, WriteUnavailable
 from ingest.influxql_client import AsyncInfluxQL, Credentials, InfluxQueryError, rows
@@ -150,6 +151,18 @@ class Rollups:
                 wanted = wanted | {hour + HOUR_MS for hour in wanted}
             for start, end in hour_spans(wanted, self._max_span_h):
                 written += await self._span(rollup, start, end)
+        return written + await self.recompute_days(district_rollups.days_of(hours))
+
+    async def recompute_days(self, days: set[int]) -> int:
+        """The daily district figures of `days` (UTC day starts), from the hourly rollups."""
+        written = 0
+        for day in sorted(days):
+            for figures, query in district_rollups.selects(day):
+                result = await self._reader.run(query, self.database)
+                lines = district_rollups.points(figures, rows(result[0]))
+                if lines:
+                    await self._writer.write("\n".join(lines).encode())
+                written += len(lines)
         return written
 
     async def _span(self, rollup: Rollup, start: int, end: int) -> int:

@@ -18,6 +18,8 @@ MACROS = {"$timeFilter": "time > now() - 1h", "$__interval": "1m"}
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 #: A query that answers only for ranges beyond 7 days (it reads the hourly rollups).
 LONG_RANGE_MARK = "${__to} - ${__from} >"
+#: ... and only beyond 90 days (it reads the daily figures per district).
+DAILY_RANGE_MARK = "${__to} - ${__from} > 7776000000"
 _REGEX_SPECIAL = re.compile(r"([\\^$*+?.()|\[\]{}/])")
 
 
@@ -29,8 +31,11 @@ def regex_value(values: list[str]) -> str:
 
 def fill_in(query: str, variables: dict[str, str], range_ms: int | None = None) -> str:
     """Macros as Grafana fills them over the last `range_ms`: by default an hour, or 30
-    days for a query that reads the rollups (they answer only beyond 7 days)."""
-    if range_ms is None:
+    days for a query that reads the hourly rollups (they answer only beyond 7 days), a
+    year for one that reads the daily figures (beyond 90 days)."""
+    if range_ms is None and DAILY_RANGE_MARK in query:
+        range_ms = 365 * DAY_MS
+    elif range_ms is None:
         range_ms = 30 * DAY_MS if LONG_RANGE_MARK in query else HOUR_MS
     now = int(time.time() * 1000)
     macros = MACROS | {"${__from}": str(now - range_ms), "${__to}": str(now)}

@@ -97,3 +97,19 @@ def differences(want: dict[Key, Row], got: dict[Key, Row]) -> list[str]:
                 problems.append(f"{key} {name}: raw gives {value!r}, rollup has "
                                 f"{got[key].get(name)!r}")
     return problems
+
+
+def district_days(people: list[Row], odor: list[Row]) -> dict[tuple[str, str, int], Row]:
+    """(district, site_kind, UTC day) -> people_in, nh3_ppm_max, h2s_ppm_max from raw."""
+    out: dict[tuple[str, str, int], Row] = defaultdict(dict)
+    day = 24 * HOUR
+    for row in people:
+        key = (row["district"], row["site_kind"], row["time"] - row["time"] % day)
+        out[key]["people_in"] = out[key].get("people_in", 0) + row["entries"]
+    for row in odor:
+        key = (row["district"], row["site_kind"], row["time"] - row["time"] % day)
+        for field in ("nh3_ppm", "h2s_ppm"):
+            if row.get(field) is not None:
+                out[key][f"{field}_max"] = max(out[key].get(f"{field}_max", row[field]),
+                                               row[field])
+    return dict(out)

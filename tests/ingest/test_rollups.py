@@ -64,6 +64,9 @@ def test_v2_rollup_points_go_through_the_v2_write_api_to_the_rollup_bucket(
 ) -> None:
     database = f"t_{uuid.uuid4().hex[:8]}"
     influxd.query(f'CREATE DATABASE "{database}"')
+    # Where an InfluxDB 2.x maps the `rollup` policy (DBRP): read by the daily figures.
+    influxd.query(f'CREATE RETENTION POLICY "rollup" ON "{database}" DURATION 1825d '
+                  "REPLICATION 1")
     hour = int(time.time() * 1000) // HOUR_MS * HOUR_MS - HOUR_MS
     site = f"S{uuid.uuid4().hex[:6]}"
     body = "\n".join(

@@ -19,7 +19,7 @@ import yaml
 from sanitel.local_servers import Influxd, Mosquitto
 
 from ..conftest import ROOT, MqttTestClient
-from .rollup_expect import differences, expected
+from .rollup_expect import differences, district_days, expected, same
 
 HOUR = 3_600_000
 MEASUREMENTS = ("people_flow", "odor", "station", "sprayer", "toilet")
@@ -144,6 +144,14 @@ def test_a_late_week_rolls_up_like_the_raw_points_and_duplicates_change_nothing(
     _wait_equal(influxd, db, timeout=60)
     first = {m: _rollup(influxd, db, m) for m in MEASUREMENTS}
     assert len(first["people_flow"]) >= 7 * 24 - 2  # every hour of the week
+    # The daily figures per district (what a year-long overview reads) agree with raw too.
+    want = district_days(_raw(influxd, db, "people_flow"), _raw(influxd, db, "odor"))
+    got = {(r["district"], r["site_kind"], r["time"]): r
+           for r in influxd.rows('SELECT * FROM "rollup"."district_1d"', db)}
+    assert set(got) == set(want) and len(want) >= 7  # the days of the week
+    for key, fields in want.items():
+        for name, value in fields.items():
+            assert same(value, got[key][name]), (key, name, value, got[key][name])
 
     # Every reading once more, then a new one: when its hour is rolled up, so are theirs.
     for topic, payload in published:
