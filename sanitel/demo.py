@@ -283,6 +283,17 @@ class DemoView:
         ranked = sorted(rows, key=lambda row: row["n"] or 0, reverse=True)[:top]
         return [(names.get(row["site_id"], row["site_id"]), int(row["n"] or 0)) for row in ranked]
 
+    def free_stalls(self, top: int = 5) -> list[tuple[str, str, str]]:
+        """Toilets with a terminal, the most free stalls first: (name, free/total, paper)."""
+        rows = self._rows('SELECT last(stalls_free) AS free, last(stalls_total) AS total, '
+                          'last(paper_pct) AS paper FROM toilet WHERE time > now() - 30d '
+                          'GROUP BY site_id')
+        names = {site.id: site.name for site in self.registry.sites.values()}
+        ranked = sorted(rows, key=lambda row: -(row["free"] or 0))[:top]
+        return [(names.get(row["site_id"], row["site_id"]),
+                 f"{_shown(row['free'])}/{_shown(row['total'])}",
+                 "?" if row["paper"] is None else f"{row['paper']:.0f} %") for row in ranked]
+
     def alerts(self) -> list[Any]:
         from ingest.alerts.incident_db import read_open_incidents
 
@@ -314,6 +325,9 @@ class DemoView:
         busiest = Table("toilet", "people, last hour", box=None)
         for name, count in self.busiest():
             busiest.add_row(name, str(count))
+        free = Table("toilet", "free stalls", "paper", box=None)
+        for row in self.free_stalls():
+            free.add_row(*row)
         crews = Table("receiver", "alerts notified", box=None)
         if self.alertmanager is not None:
             for name, count in sorted(self.alertmanager.inbox.counts().items()):
@@ -324,6 +338,11 @@ class DemoView:
             *([Panel(crews, title=f"Alertmanager {self.alertmanager.url}: crews notified")]
               if self.alertmanager is not None else []),
             Panel(busiest, title="busiest toilets"),
+            Panel(free, title="free stalls now (toilet terminals)"),
             f"InfluxDB {self.influx.url} database sanitation; Grafana files in "
             f"{self.paths.grafana} (see README); Ctrl-C stops.",
         )
+
+
+def _shown(value: Any) -> str:
+    return "?" if value is None else str(value)

@@ -70,6 +70,13 @@ def test_demo_flows_within_30s_stops_on_sigint_and_resumes(tmp_path: Path) -> No
             }).json()["results"][0].get("series", [])
             rolled = series[0]["values"][0][1] if series else 0
         assert rolled > 0, "no hourly rollup within 40 s"
+        # The demo's city has toilet terminals (v1.1), and their readings land.
+        city = yaml.safe_load((directory / "registry.yaml").read_text())
+        assert any(d["type"] == "toilet_terminal" for site in city["sites"]
+                   for d in site["devices"])
+        series = httpx.post(f"{url}/query", data={
+            "db": "sanitation", "q": "SELECT count(stalls_free) FROM toilet"}).json()
+        assert series["results"][0]["series"][0]["values"][0][1] > 0
     finally:
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=90)
