@@ -38,10 +38,13 @@ def with_account(
     command: str = "sanitel",
 ) -> Settings:
     """The settings with the broker account of `role` (and `username`) from `path` or
-    `access.credentials` (SPEC section 8); for ingest only when mqtt.username is unset."""
+    `access.credentials` (SPEC section 8); for ingest unless mqtt.password is set, as
+    mqtt.username's row when that is set."""
     path = path or settings.access.credentials
-    if path is None or (settings.mqtt.username and role == "ingest"):
+    if path is None or (role == "ingest" and settings.mqtt.password is not None):
         return settings
+    if role == "ingest" and settings.mqtt.username:
+        username = settings.mqtt.username  # a second instance: sanitel-ingest-2, ...
     try:
         account = find_account(read_credentials(path), role, username)
     except CredentialsError as exc:

@@ -25,8 +25,18 @@ def gateway_username(site_id: str) -> str:
     return f"{site_id}{GATEWAY_SUFFIX}"
 
 
-def wanted_accounts(registry: Registry, crews: Crews, gateways: bool) -> list[Account]:
-    """Every account the registry and crews call for, without passwords, in file order."""
+def ingest_username(instance: int) -> str:
+    """`sanitel-ingest`, then `sanitel-ingest-2`, ... for more pipeline instances."""
+    return INGEST_USERNAME if instance <= 1 else f"{INGEST_USERNAME}-{instance}"
+
+
+def wanted_accounts(
+    registry: Registry, crews: Crews, gateways: bool, ingest_instances: int = 1
+) -> list[Account]:
+    """Every account the registry and crews call for, without passwords, in file order.
+
+    The broker makes each account's username its client id, so several pipeline
+    instances (a shared group, an alerts instance) need one account each."""
     accounts = [
         Account("device", device.id, site_id=device.site.id, device_id=device.id)
         for device in registry.devices.values()
@@ -36,7 +46,7 @@ def wanted_accounts(registry: Registry, crews: Crews, gateways: bool) -> list[Ac
             Account("gateway", gateway_username(site.id), site_id=site.id)
             for site in registry.sites.values()
         ]
-    accounts.append(Account("ingest", INGEST_USERNAME))
+    accounts += [Account("ingest", ingest_username(n)) for n in range(1, ingest_instances + 1)]
     accounts += [Account("crew", crew.name) for crew in crews]
     _check_unique(accounts)
     return accounts

@@ -24,11 +24,13 @@ def new_password() -> str:
 
 def init_access(
     out_dir: Path, registry: Registry, crews: Crews, *, gateways: bool | None = None,
+    ingest_instances: int | None = None,
     rotate: list[str] | None = None, password: Callable[[], str] = new_password,
 ) -> Plan:
     """Write `mosquitto.conf`, `passwd`, `acl` and `credentials.csv` in `out_dir`;
     the accounts, with what was added, removed and rotated. `gateways=None` keeps
-    gateway accounts when the previous run made them."""
+    gateway accounts when the previous run made them, `ingest_instances=None` as many
+    ingest accounts as it made (at least one)."""
     crews.check_districts(site.district for site in registry.sites.values())
     try:
         if not out_dir.exists():  # an existing folder keeps its mode: it may be /etc/...
@@ -38,7 +40,9 @@ def init_access(
     existing = read_credentials(out_dir / files.CREDENTIALS, missing_ok=True)
     if gateways is None:
         gateways = any(account.role == "gateway" for account in existing)
-    wanted = wanted_accounts(registry, crews, gateways)
+    if ingest_instances is None:
+        ingest_instances = max(1, sum(account.role == "ingest" for account in existing))
+    wanted = wanted_accounts(registry, crews, gateways, ingest_instances)
     plan = merge(wanted, existing, password, rotate or [])
     previous = parse_passwd(files.read_text(out_dir / files.PASSWD))
     passwords = {account.username: account.password for account in plan.accounts}

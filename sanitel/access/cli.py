@@ -33,6 +33,10 @@ def init(
         "gateway [default: as the previous run in --out; none on the first].")] = None,
     rotate: Annotated[list[str] | None, typer.Option(
         help="Give this account a new password (repeatable).", metavar="USERNAME")] = None,
+    ingest_instances: Annotated[int | None, typer.Option(
+        min=1, help="Pipeline accounts: sanitel-ingest, sanitel-ingest-2, ... one per `sanitel "
+        "ingest` process (the broker makes the username the client id) [default: as the "
+        "previous run; 1 on the first].")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Write the broker's accounts and ACLs for every device, the pipeline and the crews.
@@ -45,7 +49,8 @@ def init(
     try:
         city = Registry.load(registry or settings.registry)
         teams = Crews.load(crews or settings.crews)
-        plan = init_access(out, city, teams, gateways=gateways, rotate=rotate)
+        plan = init_access(out, city, teams, gateways=gateways, rotate=rotate,
+                           ingest_instances=ingest_instances)
     except (RegistryError, CrewsError, CredentialsError, AccountError, AccessFileError) as exc:
         fail(str(exc), 2, COMMAND)
     roles: dict[str, int] = {}

@@ -25,6 +25,9 @@ def render_conf(out_dir: Path) -> str:
         "# Written by `sanitel access init`: add these lines to the mosquitto listener's\n"
         "# configuration (or `include_dir` this folder). Reload with SIGHUP after a re-run.\n"
         "allow_anonymous false\n"
+        "# The client id is the username: no account can take over another's session\n"
+        "# (a device using the pipeline's client id would otherwise get its queued readings).\n"
+        "use_username_as_clientid true\n"
         f"password_file {root / PASSWD}\n"
         f"acl_file {root / ACL}\n"
     )

@@ -133,7 +133,7 @@ def test_a_device_reads_only_its_own_commands(clients: Callable[..., Client]) ->
     ingest_like = clients("sanitel-ingest")
     assert ingest_like.publish(f"{T}/_alerts/WC-0001/WC-0001-PC-1/r", b"{}") in ACCEPTED
     assert ingest_like.publish(f"{OD}/cmd", b"{}") == NOT_AUTHORIZED  # no one commands yet
-    late = clients("WC-0001-OD-1")  # retained messages at subscribe time are filtered too
+    late = clients("WC-0001-SP-1")  # retained messages at subscribe time are filtered too
     late.subscribe(f"{T}/#")
     time.sleep(1.0)
     assert nosy.received() == [] and late.received() == []
@@ -301,7 +301,9 @@ def test_simulate_with_a_wrong_password_is_refused(mosquitto: Mosquitto, secured
 
 
 def test_alerts_ack_as_a_crew(clients: Callable[..., Client], ingest: Any, secured: Secured,
-                              tmp_path: Path) -> None:
+                              tmp_path: Path, influxd: Influxd) -> None:
+    # The CLI connects as crew-jinjiang too, which ends this connection (one connection per
+    # account: the broker makes the username the client id): the ack is checked in InfluxDB.
     watcher = clients("crew-jinjiang")
     watcher.subscribe(f"{T}/_alerts/#")
     clients("WC-0001-OD-1").publish(f"{OD}/status", b'{"online": false}', retain=True)
@@ -328,7 +330,9 @@ def test_alerts_ack_as_a_crew(clients: Callable[..., Client], ingest: Any, secur
     assert claimed.returncode == 1 and "refused the ack" in claimed.stderr, claimed.stderr
     done = _sanitel(*ack, "--crew", "crew-jinjiang", env=ingest.env)
     assert done.returncode == 0, done.stderr
-    assert _wait_state(watcher, alert_id, "acknowledged")["acknowledged_by"] == "crew-jinjiang"
+    rows = wait_rows(influxd, "SELECT acknowledged_by, alert_id FROM alerts WHERE "
+                     "state = 'acknowledged'", ingest.database)
+    assert [(r["alert_id"], r["acknowledged_by"]) for r in rows] == [(alert_id, "crew-jinjiang")]
     assert [json.loads(p)["state"] for _, p, _ in chenghua.received()] == ["firing"]
     output = "".join(r.stdout + r.stderr for r in (outside, impostor, claimed, done))
     assert not [a.username for a in read_credentials(creds) if a.password in output]
@@ -369,3 +373,58 @@ def test_a_crew_added_to_the_crews_file_may_ack_after_sighup(
     assert chenghua.publish(f"{T}/_ack/crew-chenghua", _ack(alert)) in ACCEPTED
     assert _wait_state(chenghua, alert["alert_id"], "acknowledged")["acknowledged_by"] == \
         "crew-chenghua"
+
+
+def test_no_account_can_take_over_another_accounts_session(
+    clients: Callable[..., Client], ingest: Any, influxd: Influxd, mosquitto: Mosquitto,
+    secured: Secured,
+) -> None:
+    """A device connecting with the pipeline's client id would otherwise be handed its
+    persistent session (its queued readings) and kick it off again and again."""
+    ingest.wait_log("subscribed to")
+    client_id = ingest.env["SANITEL_MQTT__CLIENT_ID"]
+    thief = secured.account("WC-0001-PC-1")
+    intruder = paho_client(mosquitto.port, thief, client_id)
+    assert clients("WC-0001-OD-1").publish(f"{OD}/telemetry", b'{"nh3_ppm": 1.5}') in ACCEPTED
+    rows = wait_rows(influxd, "SELECT nh3_ppm FROM odor", ingest.database)
+    assert [r["nh3_ppm"] for r in rows] == [1.5]
+    assert "lost the broker" not in ingest.log()
+    intruder.disconnect()
+    intruder.loop_stop()
+
+
+def test_a_last_will_on_another_devices_status_is_not_published(
+    clients: Callable[..., Client], mosquitto: Mosquitto, secured: Secured
+) -> None:
+    assert clients("WC-0001-OD-1").publish(f"{OD}/status", b'{"online": true}',
+                                           retain=True) in ACCEPTED
+    forger = paho_client(mosquitto.port, secured.account("WC-0001-PC-1"), "forger",
+                         will=(f"{OD}/status", b'{"online": false}'))
+    forger._sock.close()  # type: ignore[union-attr]  # gone without DISCONNECT: the will fires
+    forger.loop_stop()
+    time.sleep(1.5)
+    reader = clients("sanitel-ingest")
+    reader.subscribe(f"{OD}/status")
+    time.sleep(0.5)
+    assert [p for t, p, r in reader.received() if t == f"{OD}/status"] == [b'{"online": true}']
+
+
+def paho_client(port: int, account: Account, client_id: str,
+                will: tuple[str, bytes] | None = None) -> Any:
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=paho.MQTTv5)
+    client.username_pw_set(account.username, account.password)
+    if will:
+        client.will_set(*will, qos=1, retain=True)
+    connected: list[int] = []
+    client.on_connect = lambda c, u, f, reason, p: connected.append(reason.value)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    deadline = time.monotonic() + 10
+    while not connected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert connected == [0], connected
+    return client

@@ -70,6 +70,9 @@ def test_one_account_per_device_ingest_crew_and_with_gateways_per_site(
         ("crew", "crew-b", "", ""),
     ]
     assert "gateway" not in {a.role for a in wanted_accounts(registry, crews, gateways=False)}
+    more = wanted_accounts(registry, crews, gateways=False, ingest_instances=3)
+    assert [a.username for a in more if a.role == "ingest"] == [
+        "sanitel-ingest", "sanitel-ingest-2", "sanitel-ingest-3"]
 
 
 def test_a_crew_named_like_a_device_is_refused(registry: Registry) -> None:
@@ -160,6 +163,7 @@ def test_files_modes_header_and_conf_lines(tmp_path: Path, registry: Registry,
     assert len(rows) == 3 + 2 + 1 + 2
     conf = (out / "mosquitto.conf").read_text().splitlines()
     assert "allow_anonymous false" in conf
+    assert "use_username_as_clientid true" in conf  # no account takes over another's session
     assert f"password_file {(out / 'passwd').resolve()}" in conf
     assert f"acl_file {(out / 'acl').resolve()}" in conf
     hashes = parse_passwd((out / "passwd").read_text())

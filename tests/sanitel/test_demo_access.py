@@ -39,9 +39,11 @@ def test_demo_runs_with_access_control_on(tmp_path: Path) -> None:
         assert settings["access"]["enabled"] is True
         assert Client(port).connack == NOT_AUTHORIZED
         accounts = read_credentials(directory / "access" / "credentials.csv")
-        device = next(a for a in accounts if a.role == "device")
-        spoofer = connect_as(port, device)
-        other = next(a for a in accounts if a.role == "device" and a.site_id != device.site_id)
+        # A site gateway's account (the simulator runs per device: it is free) spoofing a
+        # device of another site.
+        gateway = next(a for a in accounts if a.role == "gateway")
+        spoofer = connect_as(port, gateway)
+        other = next(a for a in accounts if a.role == "device" and a.site_id != gateway.site_id)
         topic = f"sanitation/v1/{other.site_id}/odor/{other.device_id}/telemetry"
         assert spoofer.publish(topic, b'{"nh3_ppm": 99}') == NOT_AUTHORIZED
         spoofer.close()

@@ -54,9 +54,10 @@ def test_demo_routes_a_districts_alert_to_its_crew_only(tmp_path: Path) -> None:
         # Readings ahead of the simulator's clock (within max_future_s): NH3 critical for the
         # rule's 2 minutes on device time, and the simulator's readings cannot clear it.
         client = paho.Client(CallbackAPIVersion.VERSION2)
-        # The demo's broker has access control on: the device speaks with its own account.
+        # The demo's broker has access control on: its site's gateway account speaks for the
+        # device (the device's own account is the simulator's connection).
         account = find_account(read_credentials(directory / "access" / "credentials.csv"),
-                               "device", device.id)
+                               "gateway", f"{device.site.id}-gw")
         client.username_pw_set(account.username, account.password)
         client.connect("127.0.0.1", config["mqtt"]["port"])
         client.loop_start()
