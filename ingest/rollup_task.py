@@ -186,6 +186,7 @@ class RollupTask:
         self.recomputed_hours = 0
         self.points_written = 0
         self._complained: set[str] = set()
+        self._said_slow = False  # said once until a recompute is quick again
 
     def tracking(self, writer: InfluxWriter) -> TrackedWriter:
         return TrackedWriter(writer, self.dirty)
@@ -232,8 +233,17 @@ class RollupTask:
         count = sum(len(wanted) for wanted in hours.values())
         self.recomputed_hours += count
         self.points_written += written
-        log.debug("rollups: %d measurement-hours recomputed, %d points, %.2f s",
-                  count, written, time.monotonic() - started)
+        took = time.monotonic() - started
+        # Live traffic touches an hour or two per cycle; more is a replay or late devices.
+        level = logging.INFO if count > 2 * len(hours) or took > 10 else logging.DEBUG
+        log.log(level, "rollups: %d measurement-hours recomputed, %d points, %.2f s",
+                count, written, took)
+        slow = took > self.settings.retention.rollup_every_s
+        if slow and not self._said_slow:
+            log.warning("rollups: a recompute took %.1f s, longer than retention.rollup_every_s "
+                        "(%.0f s): late readings reach the rollups later than that", took,
+                        self.settings.retention.rollup_every_s)
+        self._said_slow = slow
 
     def _complain_once(self, kind: str, message: str) -> None:
         if kind not in self._complained:
