@@ -11,7 +11,13 @@ from devices.sites import Registry
 from ingest.report.alert_figures import AlertRow, Incident, incidents
 from ingest.report.influx_reader import InfluxReader, Row
 from ingest.report.period import Period
-from ingest.report.sequence_figures import SprayerTally, StationTally
+from ingest.report.sequence_figures import (
+    COLLECTION_MIN_DROP_KG,
+    REFILL_MIN_RISE_PCT,
+    SprayerTally,
+    StationTally,
+    steps_query,
+)
 from ingest.report.site_figures import (
     Availability,
     OdorHourRow,
@@ -24,7 +30,7 @@ from ingest.report.site_figures import (
 )
 from ingest.report.thresholds import WarningLevels
 
-#: Days per query for the queries that return a row per reading or per hour.
+#: Days per query for the queries that return a row per hour and device.
 CHUNK_DAYS = 7
 NOT_REGISTERED = "(not in registry)"
 #: How far before the period a meter's last reading is looked for (as the rollups do).
@@ -65,7 +71,7 @@ class ReportData:
 def steps(period: Period) -> int:
     """How many times `collect` calls `on_step`."""
     chunks = len(list(period.chunks(CHUNK_DAYS)))
-    return 1 + 3 * chunks + 1 + len(DEVICE_TYPES) + 1
+    return 1 + chunks + 2 + 1 + len(DEVICE_TYPES) + 1
 
 
 def collect(reader: InfluxReader, data: ReportData, levels: WarningLevels,
@@ -74,17 +80,14 @@ def collect(reader: InfluxReader, data: ReportData, levels: WarningLevels,
     on_step("people served")
     data.people = [row for row in _people(reader, period) if data.wanted(row.site_id)]
     odor_rows: list[OdorHourRow] = []
-    stations: dict[str, StationTally] = {}
-    sprayers: dict[str, SprayerTally] = {}
     for start, end in period.chunks(CHUNK_DAYS):
         on_step("odor hours")
         odor_rows += (r for r in _odor(reader, start, end, period) if data.wanted(r.site_id))
-        on_step("transfer stations")
-        _stations(reader, start, end, stations, data)
-        on_step("sprayers")
-        _sprayers(reader, start, end, sprayers, data)
     data.odor = odor_hours(odor_rows, levels)
-    data.stations, data.sprayers = list(stations.values()), list(sprayers.values())
+    on_step("transfer stations")
+    data.stations = _stations(reader, period, data)
+    on_step("sprayers")
+    data.sprayers = _sprayers(reader, period, data)
     on_step("toilet terminals")
     data.toilets = [row for row in _toilets(reader, period) if data.wanted(row.site_id)]
     data.availability = _availability(reader, data, on_step)
@@ -116,26 +119,34 @@ def _odor(reader: InfluxReader, start: int, end: int, period: Period) -> Iterato
         yield OdorHourRow(row["device_id"], row["site_id"], row["time"], row["nh3"], row["h2s"])
 
 
-def _stations(reader: InfluxReader, start: int, end: int, tallies: dict[str, StationTally],
-              data: ReportData) -> None:
-    query = (f'SELECT "fill_pct", "weight_kg" FROM "station" WHERE {_between(start, end)} '
-             'GROUP BY "device_id", "site_id"')
-    for row in reader.rows(query):
-        if data.wanted(row["site_id"]):
-            tally = tallies.setdefault(row["device_id"],
-                                       StationTally(row["device_id"], row["site_id"]))
-            tally.feed(row["fill_pct"], row["weight_kg"])
+def _stations(reader: InfluxReader, period: Period, data: ReportData) -> list[StationTally]:
+    where = _between(period.start_ms, period.end_ms)
+    tallies: dict[str, StationTally] = {}
+    for row in reader.rows(f'SELECT max("fill_pct") AS peak FROM "station" WHERE {where} '
+                           'GROUP BY "device_id", "site_id"'):
+        tally = tallies[row["device_id"]] = StationTally(row["device_id"], row["site_id"])
+        tally.peak_fill_pct = row["peak"]
+    drops = steps_query("station", "weight_kg", where, f'"d" <= -{COLLECTION_MIN_DROP_KG}')
+    for row in reader.rows(drops):
+        tally = tallies.setdefault(row["device_id"],
+                                   StationTally(row["device_id"], row["site_id"]))
+        tally.collections, tally.hauled_kg = int(row["n"]), -float(row["total"])
+    return [t for t in tallies.values() if data.wanted(t.site_id)]
 
 
-def _sprayers(reader: InfluxReader, start: int, end: int, tallies: dict[str, SprayerTally],
-              data: ReportData) -> None:
-    query = (f'SELECT "liquid_pct", "sprays" FROM "sprayer" WHERE {_between(start, end)} '
-             'GROUP BY "device_id", "site_id"')
-    for row in reader.rows(query):
-        if data.wanted(row["site_id"]):
-            tally = tallies.setdefault(row["device_id"],
-                                       SprayerTally(row["device_id"], row["site_id"]))
-            tally.feed(row["liquid_pct"], row["sprays"])
+def _sprayers(reader: InfluxReader, period: Period, data: ReportData) -> list[SprayerTally]:
+    where = _between(period.start_ms, period.end_ms)
+    tallies: dict[str, SprayerTally] = {}
+    for row in reader.rows(f'SELECT sum("sprays") AS sprays, min("liquid_pct") AS low FROM '
+                           f'"sprayer" WHERE {where} GROUP BY "device_id", "site_id"'):
+        tally = tallies[row["device_id"]] = SprayerTally(row["device_id"], row["site_id"])
+        tally.sprays, tally.min_liquid_pct = _int(row["sprays"]), row["low"]
+    rises = steps_query("sprayer", "liquid_pct", where, f'"d" >= {REFILL_MIN_RISE_PCT}')
+    for row in reader.rows(rises):
+        tally = tallies.setdefault(row["device_id"],
+                                   SprayerTally(row["device_id"], row["site_id"]))
+        tally.refills = int(row["n"])
+    return [t for t in tallies.values() if data.wanted(t.site_id)]
 
 
 def _toilets(reader: InfluxReader, period: Period) -> Iterator[ToiletRow]:
