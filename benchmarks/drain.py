@@ -282,7 +282,8 @@ class Drain:
                                 at_least=good, timeout_s=240, on_count=upd)
             mon.sample_now()
         bench.children.stop(proc, 15)
-        out = row(name, self.n, self._stored_window(name, db, seen), mon, srv, **extra)
+        out = row(name, self.n, self._stored_window(name, db, seen), mon, srv,
+                  stored_timeline=seen.timeline, **extra)
         self.log(f"{name}: {out['msgs_per_s']:,} msg/s, {out['cpu_s_per_100k']} CPU s/100k, "
                  f"{seen.count:,} points")
         return out
@@ -314,7 +315,7 @@ class Drain:
         out = row(name, self.n, window, mon, srv, workers=n, points_after=after,
                   stored_equals_good=after == traffic.good, rejects_counted=rejects,
                   expected_rejects=traffic.bad, startup_s=round(window.t0 - workers.spawned, 3),
-                  sanitel=stopped, profile=relative(profile))
+                  sanitel=stopped, profile=relative(profile), stored_timeline=seen.timeline)
         self.log(f"{name}: {out['msgs_per_s']:,} msg/s, {out['cpu_s_per_100k']} CPU s/100k; "
                  f"{seen.count:,} points of {traffic.good:,}; rejects {rejects:,} of "
                  f"{traffic.bad:,}")
@@ -328,7 +329,8 @@ class Drain:
         path = opts.out / f"{self.bench.results['stamp']}-sanitel-drain.{ext}"
         spy = self.bench.children.spawn(
             [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
-             "--rate", "200", "--nonblocking", "--threads", "--format", opts.profile_format,
+             "--rate", "200", "--nonblocking", "--threads", "--idle", "--format",
+             opts.profile_format,
              "--output", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return spy, path
 

@@ -205,6 +205,8 @@ class Stored:
     first_t: float | None = None
     last_t: float | None = None
     complete: bool = False
+    #: (seconds since the first point, points) at each poll that saw the count move.
+    timeline: list[tuple[float, int]] = field(default_factory=list)
 
 
 def watch_stored(
@@ -231,6 +233,7 @@ def watch_stored(
                 seen.first_t = now
             if count != seen.count:
                 seen.count, seen.last_t = count, now
+                seen.timeline.append((round(now - (seen.first_t or now), 3), count))
             if expect is not None and count >= expect:
                 seen.complete = True
                 return seen

@@ -121,12 +121,17 @@ class IncidentStore:
         return {(device_id, rule): ts for device_id, rule, ts in rows}
 
     def save_rule_marks(self, marks: dict[tuple[str, str], int]) -> None:
+        """All of them in one transaction (autocommit would make each row its own, with
+        its own fsync)."""
         try:
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
                 "INSERT INTO rule_marks (device_id, rule, ts_ms) VALUES (?, ?, ?) ON CONFLICT"
                 "(device_id, rule) DO UPDATE SET ts_ms = max(ts_ms, excluded.ts_ms)",
                 [(device_id, rule, ts) for (device_id, rule), ts in marks.items()])
+            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
+            self._rollback()
             raise AlertStoreError(f"alert store {self.path}: write failed ({exc})") from None
 
     def save(self, incidents: Iterable[Incident], marks: dict[str, int],
