@@ -69,6 +69,8 @@ class Pipeline:
         self._hooks: WebhookNotifier | None = None
         self._alertmanager: AlertmanagerNotifier | None = None
         self._unconfirmed: list[tuple[str, MQTTMessageInfo]] = []
+        #: Dead letters of the slice being handled (published at its end), else None.
+        self._slice_rejects: list[tuple[RejectReason, str, Arrival]] | None = None
         self._unsent_events = False
         # An `alerts` instance sees what the `store` instances store and dead-letter.
         self._stores = settings.pipeline.role != "alerts"
@@ -153,9 +155,17 @@ class Pipeline:
 
     def _handle_slice(self, limit: int) -> None:
         inbox = self.rx.inbox
-        with self.rx.publishing():  # dead letters and alert events: the lock once a slice
+        rejects: list[tuple[RejectReason, str, Arrival]] = []
+        self._slice_rejects = rejects
+        try:
             for _ in range(min(limit, len(inbox))):
                 self._handle(inbox.popleft())
+        finally:
+            self._slice_rejects = None
+        if rejects:  # the slice's dead letters in one burst: paho's lock taken once
+            with self.rx.publishing():
+                for reason, detail, arrival in rejects:
+                    self._dead_letter_now(reason, detail, arrival)
 
     def _handle(self, arrival: Arrival) -> None:
         self.stats.received += 1
@@ -199,7 +209,16 @@ class Pipeline:
             self._emit(self.alerts.on_ack(ack.alert_id, ack.by, now_ms()))
 
     def _dead_letter(self, reason: RejectReason, detail: str, arrival: Arrival) -> None:
-        """Reject an arrival of the open batch: its ack waits for the dead letter's PUBACK."""
+        """Reject an arrival of the open batch: its ack waits for the dead letter's PUBACK.
+        Within a slice the publish waits for the slice's end (same batch): taking paho's
+        lock of outgoing messages per dead letter, or over the whole slice, stalled one
+        thread or the other (py-spy)."""
+        if self._slice_rejects is not None:
+            self._slice_rejects.append((reason, detail, arrival))
+        else:
+            self._dead_letter_now(reason, detail, arrival)
+
+    def _dead_letter_now(self, reason: RejectReason, detail: str, arrival: Arrival) -> None:
         info = self._reject(reason, detail, arrival)
         if info is not None:
             self.batch.dead_letters.append((info, arrival))
