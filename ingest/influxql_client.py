@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from ingest.settings import InfluxSettings
+
 #: Texts InfluxDB 1.x answers when the user may not do what was asked.
 _RIGHTS_WORDS = ("authorization failed", "requires admin privilege", "not authorized",
                  "unable to parse authentication credentials", "user not found")
@@ -55,6 +57,13 @@ class Credentials:
         if self.token is not None:
             return {"Authorization": f"Token {self.token.get_secret_value()}"}
         return {}
+
+
+def reader_credentials(influx: InfluxSettings) -> Credentials:
+    """Who reads: the read-only user when configured (SPEC section 8), else ingest's own."""
+    if influx.read_username and influx.read_password is not None:
+        return Credentials(influx.read_username, influx.read_password)
+    return Credentials(influx.username, influx.password, influx.token)
 
 
 def _statements(response: httpx.Response, query: str) -> list[dict[str, Any]]:

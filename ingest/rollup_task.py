@@ -30,7 +30,7 @@ from typing import Self
 from ingest import district_rollups
 from ingest.influx_admin import ROLLUP_RP
 from ingest.influx_writer import InfluxWriter, V1Writer, V2Writer, WriteRejected, WriteUnavailable
-from ingest.influxql_client import AsyncInfluxQL, Credentials, InfluxQueryError, rows
+from ingest.influxql_client import AsyncInfluxQL, InfluxQueryError, reader_credentials, rows
 from ingest.rollups import BY_SOURCE, HOUR_MS, Rollup, hour_of, points, series_key
 from ingest.rollups import spans as hour_spans
 from ingest.settings import InfluxSettings, Settings
@@ -114,12 +114,6 @@ class TrackedWriter:
         self._dirty.note(body)
 
 
-def read_credentials(influx: InfluxSettings) -> Credentials:
-    if influx.read_username and influx.read_password is not None:
-        return Credentials(influx.read_username, influx.read_password)
-    return Credentials(influx.username, influx.password, influx.token)
-
-
 class _V1RollupWriter(V1Writer):
     def __init__(self, settings: InfluxSettings) -> None:
         super().__init__(settings.model_copy(update={"create_database": False}))
@@ -193,7 +187,7 @@ class RollupTask:
 
     async def run(self) -> None:
         retention = self.settings.retention
-        reader = AsyncInfluxQL(self.settings.influx.url, read_credentials(self.settings.influx),
+        reader = AsyncInfluxQL(self.settings.influx.url, reader_credentials(self.settings.influx),
                                max(30.0, self.settings.influx.timeout_s))
         next_catchup = time.monotonic()
         try:

@@ -10,8 +10,13 @@ import typer
 
 from ingest.influx_admin import InfluxSetupError, setup
 from ingest.influx_writer import WriteRejected, WriteUnavailable
-from ingest.influxql_client import AsyncInfluxQL, InfluxQueryError, InfluxRightsMissing
-from ingest.rollup_task import Rollups, open_rollup_writer, read_credentials
+from ingest.influxql_client import (
+    AsyncInfluxQL,
+    InfluxQueryError,
+    InfluxRightsMissing,
+    reader_credentials,
+)
+from ingest.rollup_task import Rollups, open_rollup_writer
 from ingest.rollups import BY_SOURCE, HOUR_MS, hour_of
 from ingest.settings import Settings
 from sanitel.cli_support import ConfigOption, fail, load_settings
@@ -67,7 +72,7 @@ def rollup_command(
 async def _recompute(settings: Settings, hours: int) -> int:
     now = hour_of(int(time.time() * 1000))
     wanted = {now - step * HOUR_MS for step in range(hours)}
-    reader = AsyncInfluxQL(settings.influx.url, read_credentials(settings.influx), 120)
+    reader = AsyncInfluxQL(settings.influx.url, reader_credentials(settings.influx), 120)
     try:
         async with open_rollup_writer(settings.influx) as writer:
             rollups = Rollups(settings.influx, reader, writer)

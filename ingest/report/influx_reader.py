@@ -11,7 +11,7 @@ from typing import Any, Self
 import httpx
 import orjson
 
-from ingest.influxql_client import Credentials
+from ingest.influxql_client import reader_credentials
 from ingest.settings import InfluxSettings
 
 Row = dict[str, Any]
@@ -28,7 +28,7 @@ class InfluxReader:
         self._where = f"InfluxDB at {settings.url} (database {settings.database!r})"
         params: dict[str, str] = {"db": settings.database, "epoch": "ms", "chunked": "true",
                                   "chunk_size": str(chunk_size)}
-        credentials = Credentials(settings.username, settings.password, settings.token)
+        credentials = reader_credentials(settings)  # the read-only user, when there is one
         self._params = params | credentials.params()
         self._client = httpx.Client(
             base_url=settings.url, headers=credentials.headers(),
