@@ -19,7 +19,8 @@ from ingest.report.influx_reader import InfluxReader, ReportQueryError
 from ingest.report.period import Period, ReportPeriodError, city_timezone
 from ingest.report.summary import retention_warning, summary
 from ingest.report.tables import all_tables
-from ingest.report.thresholds import warning_levels
+from ingest.report.thresholds import WarningLevels, warning_levels
+from ingest.settings import Settings
 from sanitel.cli_support import ConfigOption, fail, load_settings
 
 COMMAND = "sanitel report"
@@ -38,21 +39,7 @@ def report(
 ) -> None:
     """The period's figures for the department's work report, from the raw readings."""
     settings = load_settings(config, COMMAND)
-    try:
-        period = Period.parse(start, end, city_timezone(settings.timezone))
-    except ReportPeriodError as exc:
-        fail(str(exc), 2, COMMAND)
-    try:
-        registry = Registry.load(settings.registry)
-        levels = warning_levels(settings.alerts, registry)
-    except RegistryError as exc:
-        fail(f"{exc} (configuration key registry / SANITEL_REGISTRY)", 2, COMMAND)
-    except AlertRulesError as exc:
-        fail(f"{exc} (configuration key alerts / SANITEL_ALERTS)", 2, COMMAND)
-    districts = sorted({site.district for site in registry.sites.values()})
-    if district is not None and district not in districts:
-        fail(f"--district {district!r} is not a district of the registry; one of "
-             f"{', '.join(districts)}", 2, COMMAND)
+    period, registry, levels = _inputs(settings, start, end, district)
     console = Console(stderr=True, quiet=quiet)
     now_ms = time.time_ns() // 1_000_000
     data = ReportData(period, registry, district, now_ms)
@@ -79,6 +66,27 @@ def report(
     console.print(f"{COMMAND}: wrote {len(written)} files to {out} ({written[1].name} to open)")
     for line in doc.summary:
         console.print(f"  - {line}", markup=False, highlight=False)
+
+
+def _inputs(settings: Settings, start: str, end: str, district: str | None
+            ) -> tuple[Period, Registry, WarningLevels]:
+    """The period, the registry and the odor warning levels, or exit 2 naming the option."""
+    try:
+        period = Period.parse(start, end, city_timezone(settings.timezone))
+    except ReportPeriodError as exc:
+        fail(str(exc), 2, COMMAND)
+    try:
+        registry = Registry.load(settings.registry)
+        levels = warning_levels(settings.alerts, registry)
+    except RegistryError as exc:
+        fail(f"{exc} (configuration key registry / SANITEL_REGISTRY)", 2, COMMAND)
+    except AlertRulesError as exc:
+        fail(f"{exc} (configuration key alerts / SANITEL_ALERTS)", 2, COMMAND)
+    districts = sorted({site.district for site in registry.sites.values()})
+    if district is not None and district not in districts:
+        fail(f"--district {district!r} is not a district of the registry; one of "
+             f"{', '.join(districts)}", 2, COMMAND)
+    return period, registry, levels
 
 
 def _progress(console: Console) -> Progress:
