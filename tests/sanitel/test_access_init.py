@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from devices.credentials import Account, CredentialsError, parse_credentials
@@ -220,3 +222,42 @@ def test_cli_writes_files_and_prints_no_password(tmp_path: Path) -> None:
 
 def test_account_repr_hides_the_password() -> None:
     assert "hunter2" not in repr(Account("crew", "c", "hunter2"))
+
+
+@st.composite
+def cities(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,10}", fullmatch=True)
+    site_ids = draw(st.lists(ids, min_size=1, max_size=4, unique=True))
+    device_ids = draw(st.lists(ids.map(lambda x: f"d{x}"), min_size=1, max_size=8, unique=True))
+    districts = ["North", "South", "East"]
+    sites = [{"id": f"s{site}", "kind": "toilet", "name": "x", "lat": 0, "lon": 0,
+              "district": draw(st.sampled_from(districts)), "devices": []}
+             for site in site_ids]
+    for device in device_ids:
+        site = draw(st.sampled_from(sites))
+        site["devices"].append({"id": device, "type": draw(st.sampled_from(
+            ["odor", "people_counter", "sprayer"]))})
+    used = sorted({s["district"] for s in sites})
+    crews = [{"name": f"crew-{d.lower()}", "districts": [d]} for d in used]
+    return {"sites": sites}, {"crews": crews}
+
+
+@given(cities())
+def test_every_acl_grants_only_its_own_topics(city: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    registry, crews = Registry.from_dict(city[0]), Crews.from_dict(city[1])
+    plan = merge(wanted_accounts(registry, crews, True), [], counter())
+    blocks = _acl_blocks(render_acl(plan.accounts, registry, crews))
+    assert set(blocks) == {a.username for a in plan.accounts}
+    for device in registry.devices.values():
+        lines = blocks[device.id]
+        assert len(lines) == 3 and all(f"/{device.site.id}/{device.type}/{device.id}/" in x
+                                       for x in lines)
+        gateway = blocks[f"{device.site.id}-gw"]
+        assert all(x in gateway for x in lines)
+        assert all(f"/{device.site.id}/" in x for x in gateway)
+    for crew in crews:
+        allowed = {s.id for s in registry.sites.values() if s.district in crew.districts}
+        reads = [x.split("/")[3] for x in blocks[crew.name] if x.startswith("topic read")]
+        assert set(reads) == allowed
+        assert [x for x in blocks[crew.name] if x.startswith("topic write")] == [
+            f"topic write sanitation/v1/_ack/{crew.name}"]
