@@ -107,7 +107,8 @@ padding:.6em 1.2em}.summary li{margin:.35em 0}table{border-collapse:collapse;wid
 font-size:.88em;margin:.5em 0}th,td{padding:.25em .6em;border-bottom:1px solid #e2e8f0}
 th{background:#edf2f7;text-align:left}.n{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:#4a5568;font-size:.9em}details summary{cursor:pointer;color:#2b6cb0}
-img{max-width:100%;margin:.6em 0}h2{margin-top:1.6em;border-bottom:1px solid #cbd5e0}
+img{max-width:100%;margin:.6em 0}td:first-child{white-space:nowrap}
+h2{margin-top:1.6em;border-bottom:1px solid #cbd5e0}
 """
 #: Tables longer than this show the first rows and fold the rest.
 FOLD_AFTER = 25
