@@ -46,6 +46,7 @@ class DirtyHours:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.hours: dict[str, set[int]] = {name: set() for name in BY_SOURCE}
+        self._taken: dict[str, set[int]] = {}
         if path is not None and path.exists():
             with contextlib.suppress(OSError, ValueError, TypeError):
                 for name, hours in json.loads(path.read_text()).items():
@@ -69,18 +70,25 @@ class DirtyHours:
             self.save()
 
     def take(self) -> dict[str, set[int]]:
-        taken, self.hours = self.hours, {name: set() for name in BY_SOURCE}
-        return taken
+        """The hours to recompute now; on disk until `done` (a crash meanwhile keeps them)."""
+        self._taken, self.hours = self.hours, {name: set() for name in BY_SOURCE}
+        return self._taken
+
+    def done(self) -> None:
+        self._taken = {}
+        self.save()
 
     def give_back(self, hours: dict[str, set[int]]) -> None:
         for name, wanted in hours.items():
             self.hours[name].update(wanted)
+        self._taken = {}
         self.save()
 
     def save(self) -> None:
         if self.path is None:
             return
-        data = {name: sorted(hours) for name, hours in self.hours.items() if hours}
+        data = {name: sorted(hours | self._taken.get(name, set()))
+                for name, hours in self.hours.items() if hours or self._taken.get(name)}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.path.with_suffix(".tmp")
@@ -222,7 +230,7 @@ class RollupTask:
         except asyncio.CancelledError:  # stopping: the next start does them
             self.dirty.give_back(hours)
             raise
-        self.dirty.save()
+        self.dirty.done()
         self._complained.clear()
         count = sum(len(wanted) for wanted in hours.values())
         self.recomputed_hours += count

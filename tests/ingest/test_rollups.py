@@ -40,6 +40,11 @@ def test_written_hours_are_noted_per_measurement_and_kept_on_disk(tmp_path: Path
     assert again.hours == dirty.hours
     taken = again.take()
     assert not again and taken["odor"] == {H, H + HOUR_MS}
+    again.note(f"station,site_id=B,device_id=B1 fill_pct=5.0 {H}".encode())
+    assert DirtyHours(path).hours["odor"] == {H, H + HOUR_MS}  # still there while recomputed
+    again.done()
+    after = DirtyHours(path)
+    assert not after.hours["odor"] and after.hours["station"] == {H}
 
 
 @given(st.sets(st.integers(0, 500), max_size=60), st.integers(1, 48))
