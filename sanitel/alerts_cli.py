@@ -159,8 +159,10 @@ def _publish(settings: MqttSettings, topic: str, payload: bytes, timeout_s: floa
 
     def on_publish(c: Any, u: Any, mid: int, reason: Any, props: Any) -> None:
         if reason.is_failure:
+            hint = ("only a crew's own account may write its topic" if topic != ACK_TOPIC else
+                    "with access control on, acknowledge as your crew: --crew NAME")
             refused.append(f"the broker refused the ack on {topic} as {settings.username} "
-                           f"({reason}): only a crew's own account may write its topic")
+                           f"({reason}): {hint}")
 
     client.on_connect, client.on_publish = on_connect, on_publish
     client.connect(settings.host, settings.port, keepalive=30)

@@ -24,7 +24,7 @@ def new_password() -> str:
 
 def init_access(
     out_dir: Path, registry: Registry, crews: Crews, *, gateways: bool | None = None,
-    ingest_instances: int | None = None,
+    ingest_instances: int | None = None, device_patterns: bool = False,
     rotate: list[str] | None = None, password: Callable[[], str] = new_password,
 ) -> Plan:
     """Write `mosquitto.conf`, `passwd`, `acl` and `credentials.csv` in `out_dir`;
@@ -49,6 +49,7 @@ def init_access(
     # Credentials first: if we stop half-way, the next run still knows every password.
     files.write_file(out_dir / files.CREDENTIALS, render_credentials(plan.accounts), 0o600)
     files.write_file(out_dir / files.PASSWD, render_passwd(passwords, previous), 0o600)
-    files.write_file(out_dir / files.ACL, render_acl(plan.accounts, registry, crews), 0o600)
+    acl = render_acl(plan.accounts, registry, crews, device_patterns)
+    files.write_file(out_dir / files.ACL, acl, 0o600)
     files.write_file(out_dir / files.CONF, files.render_conf(out_dir), 0o644)
     return plan

@@ -37,6 +37,10 @@ def init(
         min=1, help="Pipeline accounts: sanitel-ingest, sanitel-ingest-2, ... one per `sanitel "
         "ingest` process (the broker makes the username the client id) [default: as the "
         "previous run; 1 on the first].")] = None,
+    device_patterns: Annotated[bool, typer.Option(
+        "--device-patterns", help="Devices by three `pattern` lines (%u = device id) instead "
+        "of a block each: for fleets of thousands, whose ACL mosquitto loads slowly; see "
+        "docs/access-control.md.")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Write the broker's accounts and ACLs for every device, the pipeline and the crews.
@@ -50,7 +54,7 @@ def init(
         city = Registry.load(registry or settings.registry)
         teams = Crews.load(crews or settings.crews)
         plan = init_access(out, city, teams, gateways=gateways, rotate=rotate,
-                           ingest_instances=ingest_instances)
+                           ingest_instances=ingest_instances, device_patterns=device_patterns)
     except (RegistryError, CrewsError, CredentialsError, AccountError, AccessFileError) as exc:
         fail(str(exc), 2, COMMAND)
     roles: dict[str, int] = {}

@@ -140,6 +140,30 @@ def test_a_device_reads_only_its_own_commands(clients: Callable[..., Client]) ->
     assert nosy.received() == [] and late.received() == []
 
 
+def test_with_device_patterns_a_device_still_writes_only_its_own_id(
+    tmp_path: Path, secured: Secured
+) -> None:
+    secured.init(device_patterns=True)
+    acl = (secured.out / "acl").read_text()
+    assert "user WC-0001-OD-1" not in acl and "pattern write sanitation/v1/+/+/%u/telemetry" in acl
+    conf = (secured.out / "mosquitto.conf").read_text()
+    with Mosquitto(tmp_path / "patterns", extra_conf=conf) as broker:
+        device = connect_as(broker.port, secured.account("WC-0001-PC-1"))
+        assert device.publish(f"{PC}/telemetry", reading(1)) in ACCEPTED
+        assert device.publish(f"{OD}/telemetry", b'{"nh3_ppm": 9}') == NOT_AUTHORIZED
+        assert device.publish(f"{T}/_ack/crew-jinjiang", b'{"alert_id": "x"}') == NOT_AUTHORIZED
+        device.subscribe(f"{T}/#")
+        crew = connect_as(broker.port, secured.account("crew-jinjiang"))
+        assert crew.publish(f"{OD}/telemetry", b'{"nh3_ppm": 9}') == NOT_AUTHORIZED
+        assert crew.publish(f"{T}/_ack/crew-jinjiang", b'{"alert_id": "x"}') in ACCEPTED
+        other = connect_as(broker.port, secured.account("WC-0001-OD-1"))
+        assert other.publish(f"{OD}/telemetry", b'{"nh3_ppm": 1}') in ACCEPTED
+        time.sleep(0.5)
+        assert device.received() == []
+        for client in (device, crew, other):
+            client.close()
+
+
 def test_a_gateway_speaks_for_its_site_only(clients: Callable[..., Client]) -> None:
     gateway = clients("WC-0001-gw")
     assert gateway.publish(f"{PC}/telemetry", reading(1)) in ACCEPTED
