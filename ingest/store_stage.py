@@ -16,6 +16,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,9 @@ from ingest.rejects import RejectReason
 from ingest.settings import SpoolSettings
 from ingest.spool import Spool, SpoolFull
 from ingest.write_pieces import pieces
+
+#: Batches written to InfluxDB at the same time (acknowledged in order all the same).
+WRITES_IN_FLIGHT = 2
 
 log = logging.getLogger("sanitel.store")
 
@@ -108,6 +112,7 @@ class Store:
         self.figures = StoreFigures()
         self._spooled = asyncio.Event()
         self._drained = asyncio.Event()
+        self._appending = asyncio.Lock()
         self.max_points, self.max_bytes = max_points, max_bytes
         #: What kind of outage was last logged ("down", "credentials"), None while writing.
         self._outage: str | None = None
@@ -117,13 +122,29 @@ class Store:
             self._spooled.set()
 
     async def run(self) -> None:
-        """Until a `None` arrives in the queue (end of input)."""
-        while (batch := await self.queue.get()) is not None:
-            await self._deliver(batch)
-            unsent = await until_published(batch.dead_letters)
-            self._ack([a for a in batch.arrivals if id(a) not in unsent] if unsent
-                      else batch.arrivals)
-            self._stored(batch)
+        """Until a `None` arrives in the queue (end of input).
+
+        Up to WRITES_IN_FLIGHT batches are written at once (InfluxDB works on one while
+        the next travels; one at a time, a drain waited for each write in turn); each is
+        acknowledged only once it and every batch before it are done, in order."""
+        inflight: deque[tuple[Batch, asyncio.Task[None]]] = deque()
+        try:
+            while (batch := await self.queue.get()) is not None:
+                inflight.append((batch, asyncio.create_task(self._deliver(batch))))
+                if len(inflight) >= WRITES_IN_FLIGHT:
+                    await self._finish(*inflight.popleft())
+            while inflight:
+                await self._finish(*inflight.popleft())
+        finally:
+            for _, task in inflight:
+                task.cancel()
+
+    async def _finish(self, batch: Batch, delivering: asyncio.Task[None]) -> None:
+        await delivering
+        unsent = await until_published(batch.dead_letters)
+        self._ack([a for a in batch.arrivals if id(a) not in unsent] if unsent
+                  else batch.arrivals)
+        self._stored(batch)
 
     @property
     def credentials_refused(self) -> bool:
@@ -193,6 +214,10 @@ class Store:
             self.max_bytes = limit
 
     async def _spool_append(self, body: bytes, count: int) -> None:
+        async with self._appending:  # batches written at once may fail at once
+            await self._spool_append_now(body, count)
+
+    async def _spool_append_now(self, body: bytes, count: int) -> None:
         while True:
             try:
                 await asyncio.to_thread(self.spool.append, body)
