@@ -177,3 +177,30 @@ def test_a_late_week_rolls_up_like_the_raw_points_and_duplicates_change_nothing(
     publisher.close()
     listener.close()
     assert ingest.stop() == 0
+
+
+def test_hours_written_before_a_kill_are_rolled_up_after_the_restart(
+    run_ingest: Any, mosquitto: Mosquitto, influxd: Influxd, mqtt: MqttTestClient
+) -> None:
+    # Rollups every minute: none happens before the kill.
+    ingest = run_ingest(retention__rollup_every_s=60, retention__catchup_every_s=36000)
+    db = ingest.database
+    now = int(time.time() * 1000)
+    late = now - now % HOUR - 5 * HOUR  # older than the catch-up's two hours
+    topic = "sanitation/v1/WC-0001/people_counter/WC-0001-PC-1/telemetry"
+    for minute in range(10):
+        mqtt.publish(topic, {"entries": minute, "seq": minute, "ts": late + minute * 60_000})
+    deadline = time.monotonic() + 15
+    while _stored(influxd, db) < 10 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _stored(influxd, db) == 10
+    ingest.kill()
+    assert not influxd.rows('SELECT * FROM "rollup"."people_flow_1h"', db)
+    ingest.env["SANITEL_RETENTION__ROLLUP_EVERY_S"] = "1"
+    ingest.restart()
+    deadline, rows = time.monotonic() + 30, []
+    while not rows and time.monotonic() < deadline:
+        time.sleep(0.5)
+        rows = influxd.rows('SELECT entries_sum FROM "rollup"."people_flow_1h"', db)
+    assert [(row["time"], row["entries_sum"]) for row in rows] == [(late, sum(range(10)))]
+    assert ingest.stop() == 0
