@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, tzinfo
@@ -20,8 +19,9 @@ from pathlib import Path
 from devices.common import Reading
 from devices.sites import Device, Registry
 from ingest.alerts import wording
-from ingest.alerts.events import ACKNOWLEDGED, FIRING, RESOLVED, AlertEvent, Incident
-from ingest.alerts.incident_db import AlertStoreError, IncidentStore, store_path
+from ingest.alerts.durable import DurableChanges
+from ingest.alerts.events import ACKNOWLEDGED, RESOLVED, AlertEvent, Incident
+from ingest.alerts.incident_db import IncidentStore, store_path
 from ingest.alerts.plan import NEVER, DevicePlan, check_site_overrides, compile_plan
 from ingest.alerts.reconfigure import (
     Reconfiguration,
@@ -32,6 +32,7 @@ from ingest.alerts.reconfigure import (
 )
 from ingest.alerts.rules import OFFLINE, RuleSet, load_rules
 from ingest.alerts.site_watch import SiteWatch, Verdict, build_watches
+from ingest.alerts.transitions import close_offline, open_offline, site_change, threshold_change
 from ingest.alerts.watch import ABOVE, BELOW, Watch
 
 log = logging.getLogger(__name__)
@@ -46,14 +47,7 @@ class AlertEngine:
         self._plans: dict[str, DevicePlan] = {}
         self._open: dict[str, tuple[DevicePlan | None, Watch | None, Incident]] = {}
         self._deferred: list[AlertEvent] = []
-        #: Changes the store refused (disk full, I/O error): retried on each sweep.
-        self._unsaved: dict[str, Incident] = {}
-        self._unsaved_marks: dict[str, int] = {}
-        self._unsaved_events: dict[str, AlertEvent] = {}
-        #: Confirmations the store refused: tried again with the next `confirm`.
-        self._unconfirmable: set[str] = set()
-        #: Site rule marks moved since the last write (`_keep_marks`).
-        self._moved_marks: dict[tuple[str, str], int] = {}
+        self._durable = DurableChanges(store)
         check_site_overrides(rules, registry)
         for device in registry.devices.values():
             self._plans[device.id] = compile_plan(self._rules, device)
@@ -81,7 +75,7 @@ class AlertEngine:
 
     def outbox_size(self) -> int:
         """Events handed out and not yet confirmed delivered."""
-        return self._store.outbox_size() + len(self._unsaved_events)
+        return self._durable.outbox_size()
 
     def prepare(self, rules: RuleSet, registry: Registry) -> Reconfiguration:
         """Compile reloaded rules and registry for `reload` (pure: safe off the event loop);
@@ -156,7 +150,7 @@ class AlertEngine:
         feeds = self._feeds.get(device.id)
         if feeds is not None:
             verdicts = [(w, v) for w in feeds if (v := w.feed(device, reading, ts_ms))]
-            self._keep_marks(feeds)
+            self._durable.keep_marks(feeds)
             if verdicts:
                 events.extend(self._apply_site(verdicts))
         return events
@@ -168,12 +162,13 @@ class AlertEngine:
         if online:
             if plan.offline is None:
                 return []
-            incident = self._close_offline(plan, True, ts_ms)
+            incident = self._track(plan, None, close_offline(plan, True, ts_ms))
         elif plan.offline is not None or not plan.offline_rule.enabled:
             return []
         else:
-            incident = self._open_offline(plan, "online", False, None, ts_ms, wording.offline_lwt(
-                device.type, device.site.name, device.id))
+            incident = self._track(plan, None, open_offline(
+                plan, "online", False, None, ts_ms,
+                wording.offline_lwt(device.type, device.site.name, device.id)))
         events = [incident.event(ts_ms)]
         self._save([incident], {}, events)
         return events
@@ -199,9 +194,7 @@ class AlertEngine:
     def sweep(self, now_ms: int) -> list[AlertEvent]:
         """Open `offline` for devices silent for `missed_intervals` x `interval_s` (wall clock)."""
         events, self._deferred = self._deferred, []
-        self._save_marks()
-        if self._unsaved or self._unsaved_marks or self._unsaved_events:
-            self._save([], {}, [])
+        self._durable.retry()
         fired: list[Incident] = []
         for plan in self._plans.values():
             heard = plan.heard_ms
@@ -214,8 +207,8 @@ class AlertEngine:
                 device = plan.device
                 message = wording.offline_silent(device.type, now_ms - heard, rule.missed_intervals,
                                                  device.interval_s, device.site.name, device.id)
-                fired.append(self._open_offline(plan, None, (now_ms - heard) / 1000,
-                                                limit_ms / 1000, now_ms, message))
+                fired.append(self._track(plan, None, open_offline(
+                    plan, None, (now_ms - heard) / 1000, limit_ms / 1000, now_ms, message)))
         if fired:
             new = [incident.event(now_ms) for incident in fired]
             self._save(fired, {}, new)
@@ -228,32 +221,14 @@ class AlertEngine:
         the last run returned but may not have delivered. Call it once at start, deliver
         them again, `confirm` them like the others. Events not handed out yet (the next
         `sweep`'s) are not among them."""
-        held = {event.event_id for event in self._deferred} | self._unconfirmable
-        events = [event for event in self._store.outbox() if event.event_id not in held]
-        stored = {event.event_id for event in events}
-        events.extend(event for event_id, event in self._unsaved_events.items()
-                      if event_id not in stored and event_id not in held)
-        return events
+        return self._durable.unconfirmed({event.event_id for event in self._deferred})
 
     def confirm(self, event_ids: Iterable[str]) -> None:
         """These events are delivered (published, stored): drop them from the outbox, in one
         transaction. Unknown ids are ignored. A failing store is logged, not raised: the ids
         are tried again with the next call (until then they would be delivered again after
         a restart, which consumers de-duplicate by `event_id`)."""
-        ids = set(event_ids)
-        for event_id in ids:
-            self._unsaved_events.pop(event_id, None)
-        ids |= self._unconfirmable
-        if not ids:
-            return
-        try:
-            self._store.confirm(ids)
-        except AlertStoreError as exc:
-            if not self._unconfirmable:
-                log.error("%s; will try again", exc)
-            self._unconfirmable = ids
-            return
-        self._unconfirmable = set()
+        self._durable.confirm(event_ids)
 
     def active(self) -> list[Incident]:
         """The open incidents, oldest first (copies)."""
@@ -262,49 +237,15 @@ class AlertEngine:
         return [replace(incident) for incident in incidents]
 
     def close(self) -> None:
-        self._save_marks()
-        self._store.close()
+        self._durable.close()
 
     def bound_outbox(self, max_events: int, max_age_s: float, now_ms: int) -> int:
         """Keep the outbox within its bounds (`alert_outbox` settings); logs what it drops."""
-        try:
-            dropped = self._store.trim_outbox(max_events, now_ms - int(max_age_s * 1000))
-        except AlertStoreError as exc:
-            log.error("%s", exc)
-            return 0
-        if dropped:
-            log.warning("alert outbox %s: dropped the %d oldest undelivered events (beyond "
-                        "alert_outbox.max_events %d or max_age_s %.0f); their crews were not "
-                        "told of those changes", self._store.path, dropped, max_events,
-                        max_age_s)
-        return dropped
+        return self._durable.bound_outbox(max_events, max_age_s, now_ms)
 
     def _save(self, incidents: list[Incident], marks: dict[str, int],
               events: list[AlertEvent]) -> None:
-        """Commit the change and its events (to the outbox) before the events leave. A
-        failing disk must not stop ingest: the change stays in memory, is logged, and is
-        written again on each sweep until it sticks (events confirmed meanwhile are not)."""
-        failing = self._unsaved or self._unsaved_marks or self._unsaved_events
-        if failing:
-            self._unsaved.update((incident.alert_id, incident) for incident in incidents)
-            for device_id, ts in marks.items():
-                self._unsaved_marks[device_id] = max(ts, self._unsaved_marks.get(device_id, ts))
-            self._unsaved_events.update((event.event_id, event) for event in events)
-            incidents, marks = list(self._unsaved.values()), dict(self._unsaved_marks)
-            events = list(self._unsaved_events.values())
-        try:
-            self._store.save(incidents, marks, events)
-        except AlertStoreError as exc:
-            if not failing:
-                log.error("%s; incident changes are kept in memory and retried", exc)
-            self._unsaved = {incident.alert_id: incident for incident in incidents}
-            self._unsaved_marks = dict(marks)
-            self._unsaved_events = {event.event_id: event for event in events}
-            return
-        if failing:
-            log.warning("alert store %s: writes work again; %d incident changes saved",
-                        self._store.path, len(self._unsaved))
-        self._unsaved, self._unsaved_marks, self._unsaved_events = {}, {}, {}
+        self._durable.save(incidents, marks, events)
 
     # -- changes ----------------------------------------------------------------------------
 
@@ -313,73 +254,26 @@ class AlertEngine:
         touched: list[Incident] = []
         events: list[AlertEvent] = []
         if plan.offline is not None:
-            incident = self._close_offline(plan, None, ts_ms)
+            incident = self._track(plan, None, close_offline(plan, None, ts_ms))
             touched.append(incident)
             events.append(incident.event(ts_ms))
         for watch, level, value in changes:
             previous = watch.incident.severity if watch.incident else None
-            incident = self._change(plan, watch, level, value, ts_ms)
+            incident = self._track(plan, watch, threshold_change(plan, watch, level, value,
+                                                                 ts_ms))
             touched.append(incident)
             moved = previous if watch.incident is not None and previous else None
             events.append(incident.event(ts_ms, moved))
         self._save(touched, {plan.device.id: ts_ms}, events)
         return events
 
-    def _change(self, plan: DevicePlan, watch: Watch, level: int, value: object, ts_ms: int
-                ) -> Incident:
-        device, rule, old = plan.device, watch.rule, watch.level
-        site = device.site
-        value_out = value if isinstance(value, (bool, int, float, str)) else str(value)
-        threshold = watch.threshold(old, level)
-        watch.level = level
-        incident = watch.incident
-        if incident is None:
-            lv = watch.levels[level - 1]
-            incident = Incident(
-                uuid.uuid4().hex, rule.name, lv.severity, FIRING, site.id, site.name, device.id,
-                device.type, rule.field, value_out, threshold, ts_ms, ts_ms,
-                wording.fired(rule, lv, value_out, site.name, device.id),
-            )
-            watch.incident = incident
+    def _track(self, plan: DevicePlan | None, watch: Watch | None, incident: Incident
+               ) -> Incident:
+        """Keep the books of open incidents after a change."""
+        if incident.state == RESOLVED:
+            self._open.pop(incident.alert_id, None)
+        else:
             self._open[incident.alert_id] = (plan, watch, incident)
-            return incident
-        incident.value, incident.threshold, incident.updated_ms = value_out, threshold, ts_ms
-        if level == 0:
-            incident.state, incident.resolved_ms = RESOLVED, ts_ms
-            incident.message = wording.resolved(rule, watch.levels[old - 1], value_out, site.name,
-                                                device.id)
-            watch.incident = None
-            del self._open[incident.alert_id]
-            return incident
-        now = watch.levels[level - 1]
-        incident.severity = now.severity
-        incident.message = (
-            wording.escalated(rule, now, value_out, site.name, device.id) if level > old
-            else wording.deescalated(rule, watch.levels[old - 1], now, value_out, site.name,
-                                     device.id)
-        )
-        return incident
-
-    def _open_offline(self, plan: DevicePlan, field: str | None, value: float | bool,
-                      threshold: float | None, ts_ms: int, message: str) -> Incident:
-        device, site = plan.device, plan.device.site
-        incident = Incident(
-            uuid.uuid4().hex, OFFLINE, plan.offline_rule.severity, FIRING, site.id, site.name,
-            device.id, device.type, field, value, threshold, ts_ms, ts_ms, message,
-        )
-        plan.offline = incident
-        self._open[incident.alert_id] = (plan, None, incident)
-        return incident
-
-    def _close_offline(self, plan: DevicePlan, value: bool | None, ts_ms: int) -> Incident:
-        incident = plan.offline
-        assert incident is not None
-        device = plan.device
-        incident.state, incident.resolved_ms, incident.updated_ms = RESOLVED, ts_ms, ts_ms
-        incident.value, incident.threshold = value, None
-        incident.message = wording.back_online(device.type, device.site.name, device.id)
-        plan.offline = None
-        del self._open[incident.alert_id]
         return incident
 
     # -- site rules -------------------------------------------------------------------------
@@ -402,51 +296,17 @@ class AlertEngine:
         events: list[AlertEvent] = []
         marks: dict[str, int] = {}
         for watch, verdict in verdicts:
-            incident = watch.incident
-            rule, owner, ts = watch.rule, watch.owner, verdict.ts_ms
-            if verdict.firing and incident is None:
-                incident = Incident(
-                    uuid.uuid4().hex, rule.name, rule.severity, FIRING, owner.site.id,
-                    owner.site.name, owner.id, owner.type, rule.field, verdict.value,
-                    verdict.threshold, ts, ts, verdict.message,
-                )
-                watch.incident = incident
-                self._open[incident.alert_id] = (self._plans.get(owner.id), None, incident)
-            elif not verdict.firing and incident is not None:
-                incident.state, incident.resolved_ms, incident.updated_ms = RESOLVED, ts, ts
-                incident.value, incident.message = verdict.value, verdict.message
-                watch.incident = None
-                del self._open[incident.alert_id]
-            else:
+            changed = site_change(watch, verdict)
+            if changed is None:
                 continue
+            incident = self._track(self._plans.get(watch.owner.id), None, changed)
+            owner, ts = watch.owner, verdict.ts_ms
             touched.append(incident)
             events.append(incident.event(ts))
             marks[owner.id] = max(ts, marks.get(owner.id, ts))
         if touched:
             self._save(touched, marks, events)
         return events
-
-    def _keep_marks(self, watches: list[SiteWatch]) -> None:
-        """What a site rule must remember across restarts (a check-in): noted when it moves,
-        written with the next sweep (each second) or on close. Written at once, every
-        terminal's first reading after a start cost a durable SQLite write (py-spy: a third
-        of the loop thread while draining a backlog); a crash loses at most a second of
-        marks, and a lost mark only makes a rule count from the first reading after it."""
-        for watch in watches:
-            mark = watch.mark()
-            key = (watch.owner.id, watch.rule.name)
-            if mark is not None and self._rule_marks.get(key) != mark:
-                self._rule_marks[key] = self._moved_marks[key] = mark
-
-    def _save_marks(self) -> None:
-        moved, self._moved_marks = self._moved_marks, {}
-        if not moved:
-            return
-        try:
-            self._store.save_rule_marks(moved)
-        except AlertStoreError as exc:
-            log.error("%s; a restart will count %s from its start", exc, ", ".join(
-                sorted({rule for _, rule in moved})))
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -458,9 +318,8 @@ class AlertEngine:
         marks = self._store.marks()
         for each in self._plans.values():
             each.newest_ms = marks.get(each.device.id, NEVER)
-        self._rule_marks = self._store.rule_marks()
         site_watches = {(w.owner.id, w.rule.name): w for w in self._site_watches}
-        for key, mark in self._rule_marks.items():
+        for key, mark in self._durable.rule_marks.items():
             if key in site_watches:
                 site_watches[key].restore_mark(mark)
         orphans: list[tuple[Incident, str]] = []
