@@ -50,7 +50,11 @@ class CrewRoute:
 def load_crews(path: Path) -> list[CrewRoute]:
     """The crews file of SPEC section 8 (`crews: [{name, districts}]`), in its order;
     raises `CrewsError` naming the file and key."""
-    return [CrewRoute(crew.name, tuple(sorted(crew.districts))) for crew in Crews.load(path)]
+    return routes_of(Crews.load(path))
+
+
+def routes_of(crews: Crews) -> list[CrewRoute]:
+    return [CrewRoute(crew.name, tuple(sorted(crew.districts))) for crew in crews]
 
 
 def _webhook(path: str, base: str = EXAMPLE_BASE) -> dict[str, Any]:
@@ -118,7 +122,7 @@ def alertmanager_config(
         registry = Registry.load(settings.registry)
         teams = Crews.load(crews or settings.crews)
         teams.check_districts(site.district for site in registry.sites.values())
-        routes = load_crews(crews or settings.crews)
+        routes = routes_of(teams)
     except (RegistryError, CrewsError) as exc:
         fail(str(exc), 2, "sanitel alerts alertmanager-config")
     text = render(build(routes, (site.district for site in registry.sites.values())))
