@@ -66,3 +66,15 @@ RULES: dict[str, Any] = {
 
 def odor(nh3: float, **extra: Any) -> Reading:
     return OdorReading(nh3_ppm=nh3, **extra)
+
+
+#: The rules of the end-to-end tests (through `sanitel ingest`), as `rules_file` writes them.
+E2E_RULES: dict[str, Any] = {
+    "rules": {
+        "odor_nh3_high": {"device_type": "odor", "field": "nh3_ppm",
+                          "levels": {"warning": {"above": 2.0, "recover": 1.5},
+                                     "critical": {"above": 5.0, "recover": 4.0}}},
+        "battery_low": {"field": "battery_pct", "below": 15, "recover": 30},
+        "offline": {"missed_intervals": 3},
+    }
+}

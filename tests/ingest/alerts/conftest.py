@@ -16,7 +16,7 @@ from ingest.alerts import AlertEngine
 
 # The test modules here share data through `alert_city` (basenames are unique project-wide).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alert_city import CITY, RULES, EngineFactory
+from alert_city import CITY, E2E_RULES, RULES, EngineFactory
 
 
 @pytest.fixture
@@ -52,3 +52,11 @@ def make_engine(tmp_path: Path) -> Iterator[EngineFactory]:
 @pytest.fixture
 def registry() -> Registry:
     return Registry.from_dict(CITY)
+
+
+@pytest.fixture
+def rules_file(tmp_path: Path) -> Path:
+    """The end-to-end rules (`E2E_RULES`) as a file for `sanitel ingest`."""
+    path = tmp_path / "alerts.yaml"
+    path.write_text(yaml.safe_dump(E2E_RULES))
+    return path

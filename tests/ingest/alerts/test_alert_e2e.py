@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from alert_city import CITY, odor
+from alert_city import CITY, E2E_RULES, odor
 from alert_hooks import Hook
 
 from devices.sites import Registry
@@ -27,22 +27,6 @@ T = "sanitation/v1"
 SPEC_KEYS = {"alert_id", "rule", "severity", "state", "site_id", "device_id", "device_type",
              "field", "value", "threshold", "started_at", "resolved_at", "message"}
 
-RULES: dict[str, Any] = {
-    "rules": {
-        "odor_nh3_high": {"device_type": "odor", "field": "nh3_ppm",
-                          "levels": {"warning": {"above": 2.0, "recover": 1.5},
-                                     "critical": {"above": 5.0, "recover": 4.0}}},
-        "battery_low": {"field": "battery_pct", "below": 15, "recover": 30},
-        "offline": {"missed_intervals": 3},
-    }
-}
-
-
-@pytest.fixture
-def rules_file(tmp_path: Path) -> Path:
-    path = tmp_path / "alerts.yaml"
-    path.write_text(yaml.safe_dump(RULES))
-    return path
 
 
 class Town:
@@ -271,7 +255,7 @@ def test_hanging_webhook_does_not_slow_ingest(
 
 def test_backlog_of_an_hour_replayed_at_once_gives_the_live_incidents(
         run_ingest: Any, alerts_seen: Any, tmp_path: Path, town: Town) -> None:
-    rules = copy.deepcopy(RULES)
+    rules = copy.deepcopy(E2E_RULES)
     rules["rules"]["odor_nh3_high"]["for"] = "2m"
     rules_file = tmp_path / "alerts-for.yaml"
     rules_file.write_text(yaml.safe_dump(rules))

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 from alert_hooks import Hook
 
@@ -25,22 +24,6 @@ SP1_TOPIC = f"{T}/WC-0001/sprayer/WC-0001-SP-1/telemetry"
 LABELS = {"alertname", "severity", "site_id", "device_id", "device_type", "district",
           "site_kind"}
 
-RULES: dict[str, Any] = {
-    "rules": {
-        "odor_nh3_high": {"device_type": "odor", "field": "nh3_ppm",
-                          "levels": {"warning": {"above": 2.0, "recover": 1.5},
-                                     "critical": {"above": 5.0, "recover": 4.0}}},
-        "battery_low": {"field": "battery_pct", "below": 15, "recover": 30},
-        "offline": {"missed_intervals": 3},
-    }
-}
-
-
-@pytest.fixture
-def rules_file(tmp_path: Path) -> Path:
-    path = tmp_path / "alerts.yaml"
-    path.write_text(yaml.safe_dump(RULES))
-    return path
 
 
 def now_ms() -> int:
