@@ -298,8 +298,14 @@ class Drain:
                 Servers(bench).sampling() as srv, \
                 self.monitor(*workers.pids) as mon:
             seen = watch_stored(bench.influx.url, db, MEASUREMENTS, expect=traffic.good,
-                                at_least=traffic.good, timeout_s=240, on_count=upd)
+                                at_least=traffic.good, timeout_s=240, on_count=upd,
+                                alive=lambda: all(p.poll() is None for p in workers.procs))
             mon.sample_now()
+        dead = [log for proc, log in zip(workers.procs, workers.logs, strict=True)
+                if proc.poll() is not None]
+        if dead and not seen.complete:
+            tail = dead[0].read_text(errors="replace").strip().splitlines()[-3:]
+            raise PhaseTimeout(f"{name}: a worker exited early; its log ends: " + " | ".join(tail))
         window = self._stored_window(name, db, seen)
         rejects = 0
         deadline = time.monotonic() + 30  # rejects are counted in their own points

@@ -212,7 +212,7 @@ class Stored:
 def watch_stored(
     url: str, db: str, measurements: Sequence[str], *, expect: int | None, at_least: int,
     timeout_s: float, settle_s: float = 1.5, fast_s: float = 0.025, slow_s: float = 0.25,
-    on_count: Any = None,
+    on_count: Any = None, alive: Any = None,
 ) -> Stored:
     """Poll a consumer's database: when its first point appears, and when its last one does.
 
@@ -220,7 +220,8 @@ def watch_stored(
     `expect=None`, once at least `at_least` are there and the count has not moved for
     `settle_s` (a consumer that also stores some bad readings). `last_t` is the first poll
     that saw the final count, so the settling is not timed. Polls every `fast_s` until the
-    first point and from 90 % of `at_least` on, every `slow_s` between."""
+    first point and from 90 % of `at_least` on, every `slow_s` between. Gives up early
+    when `alive()` turns false (the consumer died: nothing more will come)."""
     seen = Stored()
     deadline = time.monotonic() + timeout_s
     with httpx.Client() as client:
@@ -240,6 +241,8 @@ def watch_stored(
             if (expect is None and count >= at_least and seen.last_t is not None
                     and now - seen.last_t >= settle_s):
                 seen.complete = True
+                return seen
+            if alive is not None and not alive():
                 return seen
             fast = seen.first_t is None or count >= 0.9 * at_least
             time.sleep(fast_s if fast else slow_s)
