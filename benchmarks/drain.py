@@ -108,6 +108,8 @@ class Drain:
         self.workers = list(opts.workers) if "sanitel" in opts.phases else []
         self.nodered: NodeRed | None = None
         self.results: dict[str, Any] = {}
+        self.round_index = 0
+        self.databases: list[str] = []
 
     def monitor(self, *pids: int) -> ProcessMonitor:
         """CPU and RSS of a consumer, and when it connected to the broker."""
@@ -131,27 +133,45 @@ class Drain:
         return out
 
     def run(self) -> dict[str, Any]:
-        bench = self.bench
+        """`--rounds` rounds; in each, a fresh backlog and every consumer in turn, the order
+        rotated by one each round so that none always drains first (on a warm influxd) or
+        last. A consumer's row is its median round; every round's figures are kept."""
         if "nodered" in self.wanted:
-            with bench.task("Node-RED: installing into the cache (benchmarks/nodered/setup.sh)",
-                            None):
+            with self.bench.task("Node-RED: installing into the cache "
+                                 "(benchmarks/nodered/setup.sh)", None):
                 try:
                     self.nodered = install()
                 except NodeRedUnavailable as exc:
                     self.wanted.remove("nodered")
                     self.results["nodered"] = {"name": "Node-RED", "error": str(exc)}
+        rounds = [self.round(r) for r in range(self.bench.opts.rounds)]
+        self.results.update(median_rows(rounds))
+        return self.results
+
+    def round(self, index: int) -> dict[str, dict[str, Any]]:
+        """One round: sessions, the backlog, every consumer drains it; then its databases
+        are dropped, so that each round meets an influxd holding the same data."""
+        bench, self.round_index = self.bench, index
         sessions = self.sessions()
         for ids, topics, protocol in sessions.values():
             for client_id in ids:
                 create_session(bench.broker.host, bench.broker.port, client_id, topics,
                                protocol=protocol)
         self.publish(len(sessions))
-        for key in self.wanted:
-            self.results[key] = getattr(self, f"drain_{key}")(sessions[key][0][0])
-            drop_session(bench.broker.host, bench.broker.port, sessions[key][0][0])
-        for n in self.workers:
-            self.results[f"sanitel{n}"] = self.drain_sanitel(n)
-        return self.results
+        keys = [*self.wanted, *(f"sanitel{n}" for n in self.workers)]
+        shift = index % len(keys) if keys else 0
+        out: dict[str, dict[str, Any]] = {}
+        for key in keys[shift:] + keys[:shift]:
+            if key.startswith("sanitel"):
+                out[key] = self.drain_sanitel(int(key[7:]))
+            else:
+                out[key] = getattr(self, f"drain_{key}")(sessions[key][0][0])
+                drop_session(bench.broker.host, bench.broker.port, sessions[key][0][0])
+            out[key]["round"] = index + 1
+        for db in self.databases:
+            bench.influx.query(f'DROP DATABASE "{db}"', db="")
+        self.databases.clear()
+        return out
 
     def publish(self, consumers: int) -> None:
         bench, n = self.bench, self.n
@@ -239,8 +259,9 @@ class Drain:
     # storing consumers ----------------------------------------------------------
 
     def _database(self, key: str) -> str:
-        db = f"bench_{key}"
+        db = f"bench_{key}_r{self.round_index + 1}"
         self.bench.influx.query(f'CREATE DATABASE "{db}"', db="")
+        self.databases.append(db)
         return db
 
     def _stored_window(self, name: str, db: str, seen: Stored) -> Window:
@@ -292,8 +313,10 @@ class Drain:
         bench, traffic, key = self.bench, self.traffic, f"sanitel{n}"
         name = f"sanitel ingest x{n} (shared group)" if n > 1 else "sanitel ingest"
         db = self._database(key)
-        workers = bench.start_sanitel(key, self.registry_yaml, db, n)
-        spy, profile = self._profile(workers.pids[0]) if n == self.workers[0] else (None, None)
+        workers = bench.start_sanitel(key, self.registry_yaml, db, n,
+                                      data_tag=f"-r{self.round_index + 1}")
+        spy, profile = (self._profile(workers.pids[0])
+                        if n == self.workers[0] and self.round_index == 0 else (None, None))
         with bench.task(f"{name}: drains the backlog", traffic.good) as upd, \
                 Servers(bench).sampling() as srv, \
                 self.monitor(*workers.pids) as mon:
@@ -339,6 +362,20 @@ class Drain:
              opts.profile_format,
              "--output", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return spy, path
+
+
+def median_rows(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per consumer, its median round by msg/s (the lower middle of an even count), with
+    every round's rate and time from connect alongside, in round order."""
+    out: dict[str, dict[str, Any]] = {}
+    for key in rounds[0] if rounds else {}:
+        rows = [r[key] for r in rounds if key in r]
+        chosen = sorted(rows, key=lambda x: x["msgs_per_s"])[(len(rows) - 1) // 2]
+        out[key] = {**chosen, "rounds_msgs_per_s": [x["msgs_per_s"] for x in rows],
+                    "rounds_connect_to_last_s": [x["connect_to_last_s"] for x in rows],
+                    "rounds_cpu_s_per_100k": [x["cpu_s_per_100k"] for x in rows],
+                    "rounds_load_avg_1m": [x["load_avg_1m"] for x in rows]}
+    return out
 
 
 class _FirstLast:

@@ -31,22 +31,44 @@ def _rate(row: dict[str, Any] | None) -> float | None:
     return row.get("msgs_per_s") if row and not row.get("error") else None
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _per_round(row: dict[str, Any], other: dict[str, Any], key: str) -> list[float]:
+    """`row[key] / other[key]` round by round (rounds of the same run, same backlog)."""
+    mine = row.get(f"rounds_{key}") or [row[key]]
+    theirs = other.get(f"rounds_{key}") or [other[key]]
+    return [a / b for a, b in zip(mine, theirs, strict=False) if a and b]
+
+
 def derive(results: dict[str, Any]) -> dict[str, Any]:
-    """Each Sanitel row as x Node-RED and x the broker limit; CPU against Node-RED."""
+    """Each Sanitel row as x Node-RED and x the broker limit; CPU against Node-RED. With
+    several rounds, each ratio is the median of the rounds' ratios (each round compares
+    consumers that drained the same backlog minutes apart), with its range."""
     drain = results.get("drain", {})
-    nodered, broker = _rate(drain.get("nodered")), _rate(drain.get("broker"))
+    nodered, broker = drain.get("nodered"), drain.get("broker")
     out: dict[str, Any] = {}
+    ranges: dict[str, list[float]] = {}
+
+    def put(name: str, ratios: list[float]) -> None:
+        if ratios:
+            out[name] = round(_median(ratios), 2)
+            ranges[name] = [round(min(ratios), 2), round(max(ratios), 2)]
+
     for key, row in drain.items():
-        rate = _rate(row) if key.startswith("sanitel") else None
-        if rate is None:
+        if not key.startswith("sanitel") or _rate(row) is None:
             continue
-        if nodered:
-            out[f"{key}_vs_nodered_x"] = round(rate / nodered, 2)
-            red_cpu = drain["nodered"]["cpu_s_per_100k"]
-            if red_cpu:
-                out[f"{key}_cpu_vs_nodered_x"] = round(row["cpu_s_per_100k"] / red_cpu, 2)
-        if broker:
-            out[f"{key}_vs_broker_x"] = round(rate / broker, 2)
+        if _rate(nodered):
+            put(f"{key}_vs_nodered_x", _per_round(row, nodered, "msgs_per_s"))
+            put(f"{key}_cpu_vs_nodered_x", _per_round(row, nodered, "cpu_s_per_100k"))
+            # from connection to last stored: the time a user waits for the backlog
+            put(f"{key}_from_connect_vs_nodered_x",
+                _per_round(nodered, row, "connect_to_last_s"))
+        if _rate(broker):
+            put(f"{key}_vs_broker_x", _per_round(row, broker, "msgs_per_s"))
     live = results.get("live")
     if live and live["latency_ms"]["p99"] is not None:
         out["live_p99_ms"] = live["latency_ms"]["p99"]
@@ -56,7 +78,7 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
         out["alert_p99_ms"] = results["alerts"]["p99_ms"]
     met = {key: value <= TARGETS[key] if key in LOWER_IS_BETTER else value >= TARGETS[key]
            for key, value in out.items() if key in TARGETS}
-    return {"figures": out, "targets": TARGETS, "met": met}
+    return {"figures": out, "ranges": ranges, "targets": TARGETS, "met": met}
 
 
 def drain_rows(drain: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -74,19 +96,30 @@ def table(results: dict[str, Any]) -> Table:
     traffic = results.get("traffic", {})
     t = Table(title=f"Draining the same {traffic.get('messages', 0):,} queued QoS 1 readings "
               f"({results.get('stamp', '')}; load {results.get('host', {}).get('load', '?')})")
-    for col in ("consumer", "msgs/s", "s", "s from connect", "points / good", "x Node-RED",
-                "x broker",
-                "CPU s/100k", "mosquitto", "influxd", "peak RSS MB"):
+    rounds = max((len(r.get("rounds_msgs_per_s", [])) for r in results.get("drain", {}).values()
+                  if isinstance(r, dict)), default=1)
+    t.caption = ("s: first to last stored (a counting consumer: first to last message); "
+                 "conn: from the consumer's TCP connection to the same end; x NR: against "
+                 "Node-RED; CPU s per 100k readings")
+    if rounds > 1:
+        t.caption += (f". Median of {rounds} rounds (msgs/s range in brackets); ratios are "
+                      "the median of the rounds' ratios")
+    for col in ("consumer", "msgs/s", "s", "s conn", "points / good", "x NR", "x NR conn",
+                "x broker", "CPU s/100k", "mosquitto", "influxd", "RSS MB"):
         t.add_column(col, justify="left" if col == "consumer" else "right")
     for key, row in drain_rows(results.get("drain", {})):
         if row.get("error"):
-            t.add_row(f"{row['name']}: {row['error']}", *["-"] * 10)
+            t.add_row(f"{row['name']}: {row['error']}", *["-"] * 11)
             continue
         points = "-" if row.get("points") is None else (
             f"{row['points']:,} / {row['expected_points']:,}")
-        t.add_row(row["name"], _num(row["msgs_per_s"]), _num(row["seconds"], "{:.2f}"),
+        spread = row.get("rounds_msgs_per_s") or []
+        rate = _num(row["msgs_per_s"]) + (
+            f" [{min(spread) / 1000:.0f}-{max(spread) / 1000:.0f}k]" if len(spread) > 1 else "")
+        t.add_row(row["name"], rate, _num(row["seconds"], "{:.2f}"),
                   _num(row.get("connect_to_last_s"), "{:.2f}"), points,
                   _num(derived.get(f"{key}_vs_nodered_x"), "{:.2f}x"),
+                  _num(derived.get(f"{key}_from_connect_vs_nodered_x"), "{:.2f}x"),
                   _num(derived.get(f"{key}_vs_broker_x"), "{:.2f}x"),
                   _num(row["cpu_s_per_100k"], "{:.2f}"),
                   _num(row["mosquitto_cpu_s_per_100k"], "{:.2f}"),
@@ -138,7 +171,9 @@ def targets_text(results: dict[str, Any]) -> list[str]:
         if value is None:
             continue
         mark = "[green]met[/]" if derived["met"][key] else "[red]missed[/]"
-        lines.append(f"  {label}: {value} (target {bound.format(TARGETS[key])}) {mark}")
+        span = derived.get("ranges", {}).get(key)
+        across = f", rounds {span[0]}-{span[1]}" if span and span[0] != span[1] else ""
+        lines.append(f"  {label}: {value} (target {bound.format(TARGETS[key])}{across}) {mark}")
     return lines
 
 

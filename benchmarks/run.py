@@ -118,6 +118,7 @@ class Options:
     keep: bool
     out: Path
     quick: bool
+    rounds: int = 1
 
 
 @dataclass
@@ -185,14 +186,16 @@ class Bench:
     def sanitel_ids(name: str, n: int = 1) -> list[str]:
         return [f"bench-{name}"] if n == 1 else [f"bench-{name}-{i}" for i in range(n)]
 
-    def start_sanitel(self, name: str, registry: Path, database: str, n: int = 1) -> Workers:
-        """`n` processes of `sanitel ingest` (one shared subscription group if > 1)."""
+    def start_sanitel(self, name: str, registry: Path, database: str, n: int = 1,
+                      data_tag: str = "") -> Workers:
+        """`n` processes of `sanitel ingest` (one shared subscription group if > 1), each
+        with a data directory of its own (`data_tag` makes a fresh one per drain round)."""
         extra = dict(self.opts.sanitel_env)
         if n > 1:
             extra["SANITEL_MQTT__SHARED_GROUP"] = f"{SHARED_GROUP}-{name}"
         workers = Workers([], [], self.sanitel_ids(name, n), time.time())
         for client_id in workers.client_ids:
-            data_dir = self.tmp / client_id
+            data_dir = self.tmp / f"{client_id}{data_tag}"
             data_dir.mkdir(parents=True, exist_ok=True)
             log = data_dir / "ingest.log"
             env = sanitel_env(
@@ -414,6 +417,9 @@ def parse_args(argv: list[str] | None) -> Options:
                         help="comma-separated: one drain of sanitel ingest per entry, with that "
                              "many processes in one MQTT shared subscription group "
                              "(default 1,2; live and scale use one)")
+    parser.add_argument("--rounds", type=int,
+                        help="drain rounds: a fresh backlog each, the consumers' order rotated; "
+                             "each row is its median round (default 3; --quick 1)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         dest="sanitel_env",
                         help="extra environment for sanitel ingest, e.g. "
@@ -439,6 +445,8 @@ def parse_args(argv: list[str] | None) -> Options:
         parser.error(f"--workers {args.workers!r}: write counts such as 1,2")
     if not workers or min(workers) < 1:
         parser.error("--workers: at least 1")
+    if args.rounds is not None and args.rounds < 1:
+        parser.error(f"--rounds {args.rounds}: at least 1")
 
     def pick(value: Any, full: Any, short: Any) -> Any:
         return value if value is not None else (short if quick else full)
@@ -450,7 +458,7 @@ def parse_args(argv: list[str] | None) -> Options:
         alert_count=pick(args.alert_count, 2000, 300), phases=phases, profile=args.profile,
         profile_format=args.profile_format,
         workers=workers, sanitel_env=sanitel_extra,
-        keep=args.keep, out=args.out, quick=quick,
+        keep=args.keep, out=args.out, quick=quick, rounds=pick(args.rounds, 3, 1),
     )
 
 
