@@ -186,10 +186,18 @@ class Run:
 
 def fault_runner(run: Run, faults: list[Fault], started: float, ingest: Ingest,
                  broker: Mosquitto, influx: Influxd, stop: threading.Event) -> None:
+    def outage(stop_it: Callable[[], object], start_it: Callable[[], object]
+               ) -> Callable[[Fault], None]:
+        def run_it(fault: Fault) -> None:
+            stop_it()
+            time.sleep(fault.length_s)
+            start_it()
+        return run_it
+
     actions: dict[str, Callable[[Fault], None]] = {
-        "kill": lambda f: (ingest.kill(), time.sleep(f.length_s), ingest.start()),
-        "broker": lambda f: (broker.stop(), time.sleep(f.length_s), broker.start()),
-        "influx_down": lambda f: (influx.stop(), time.sleep(f.length_s), influx.start()),
+        "kill": outage(ingest.kill, ingest.start),
+        "broker": outage(broker.stop, broker.start),
+        "influx_down": outage(influx.stop, influx.start),
         "influx_401": lambda f: _auth_spell(influx, f.length_s),
     }
     for fault in faults:
@@ -328,7 +336,7 @@ def _drive(run: Run, registry: Registry, items: list[Item], faults: list[Fault],
     encoder = Encoder(record=True)
     publisher = Publisher(broker.host, broker.port, client_id="chaos-city")
     since_ms = int(time.time() * 1000) - 1000
-    stop, injected = threading.Event(), []
+    stop, injected = threading.Event(), list[tuple[str, int]]()
     started = time.monotonic()
     threads = [
         threading.Thread(target=fault_runner, daemon=True,

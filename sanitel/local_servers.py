@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -81,7 +81,7 @@ class LocalServer:
             raise ServerError(f"{self.name} is not running")
         return self.proc
 
-    def start(self) -> LocalServer:
+    def start(self) -> Self:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -107,7 +107,7 @@ class LocalServer:
         self.stop()
         self.start()
 
-    def __enter__(self) -> LocalServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
