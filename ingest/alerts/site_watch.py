@@ -190,6 +190,7 @@ class WaterLeak:
 def build_watches(rules: tuple[SiteRule, ...], registry: Registry, zone: tzinfo
                   ) -> list[SiteWatch]:
     """Every site rule on every device of its type, with the site's and device's overrides."""
+    counters = people_counters_by_site(registry)
     watches: list[SiteWatch] = []
     for device in registry.devices.values():
         site = device.site
@@ -205,13 +206,22 @@ def build_watches(rules: tuple[SiteRule, ...], registry: Registry, zone: tzinfo
                                       f"registry device {device.id!r} (site {site.id!r}) "
                                       f"alerts.{rule.name}")
             if rule.enabled:
-                watches.append(_watch(rule, device, registry, zone))
+                watches.append(_watch(rule, device, counters.get(site.id, []), zone))
     return watches
 
 
-def _watch(rule: SiteRule, owner: Device, registry: Registry, zone: tzinfo) -> SiteWatch:
+def people_counters_by_site(registry: Registry) -> dict[str, list[Device]]:
+    """Each site's people counters in registry order, found in one pass over the devices
+    (a scan of the whole registry per terminal made start-up quadratic in city size)."""
+    by_site: dict[str, list[Device]] = {}
+    for device in registry.devices.values():
+        if device.type == "people_counter":
+            by_site.setdefault(device.site.id, []).append(device)
+    return by_site
+
+
+def _watch(rule: SiteRule, owner: Device, counters: list[Device], zone: tzinfo) -> SiteWatch:
+    """`counters`: the people counters of the owner's site."""
     if rule.kind == "cleaning_overdue":
         return CleaningOverdue(rule, owner, zone)
-    counters = [d for d in registry.devices.values()
-                if d.site.id == owner.site.id and d.type == "people_counter"]
     return WaterLeak(rule, owner, counters)

@@ -403,3 +403,32 @@ def test_a_disabled_site_rule_on_one_device_is_off_there_only(tmp_path: Path) ->
     events, _ = night(site, local_ms("2026-11-25T01:00"), 2, flow_m3_h=0.05)
     assert of(events, "toilet_water_leak") == []
     site.engine.close()
+
+
+def test_a_leak_watch_reads_the_terminal_and_its_own_sites_counters_only() -> None:
+    """SPEC 6: the leak joins a terminal and the people counters of *its* site; with
+    several sites, each terminal reads its site's counters (in registry order), no other."""
+    from ingest.alerts.rules import load_rules
+    from ingest.alerts.site_watch import build_watches
+
+    def site(n: int, types: list[str]) -> dict[str, Any]:
+        return {**CITY["sites"][0], "id": f"WC-000{n}", "name": f"Toilet {n}",
+                "devices": [{"id": f"WC-000{n}-{i}", "type": t} for i, t in enumerate(types)]}
+
+    city = {"sites": [
+        site(1, ["people_counter", "toilet_terminal", "odor", "people_counter"]),
+        site(2, ["people_counter"]),
+        site(3, ["toilet_terminal", "people_counter", "toilet_terminal", "people_counter"]),
+        site(4, ["toilet_terminal"]),
+    ]}
+    watches = build_watches(load_rules(SHIPPED_RULES).site_rules, Registry.from_dict(city),
+                            CHENGDU)
+    leaks = {w.owner.id: w.reads for w in watches if w.rule.name == "toilet_water_leak"}
+    assert leaks == {
+        "WC-0001-1": ("WC-0001-1", "WC-0001-0", "WC-0001-3"),
+        "WC-0003-0": ("WC-0003-0", "WC-0003-1", "WC-0003-3"),
+        "WC-0003-2": ("WC-0003-2", "WC-0003-1", "WC-0003-3"),
+        "WC-0004-0": ("WC-0004-0",),
+    }
+    overdue = sorted(w.owner.id for w in watches if w.rule.name == "toilet_cleaning_overdue")
+    assert overdue == ["WC-0001-1", "WC-0003-0", "WC-0003-2", "WC-0004-0"]
