@@ -105,8 +105,10 @@ class InfluxQL:
     def __init__(self, url: str, credentials: Credentials, timeout_s: float = 10.0) -> None:
         self.url = url
         self._credentials = credentials
+        # Plain http has no certificate to check: no CA bundle to load (~20 ms per client).
         self._client = httpx.Client(base_url=url, timeout=timeout_s,
-                                    headers=credentials.headers(), auth=credentials.basic_auth())
+                                    headers=credentials.headers(), auth=credentials.basic_auth(),
+                                    verify=url.startswith("https://"))
 
     def close(self) -> None:
         self._client.close()
@@ -130,7 +132,8 @@ class AsyncInfluxQL:
         self._credentials = credentials
         self._client = httpx.AsyncClient(base_url=url, timeout=timeout_s,
                                          headers=credentials.headers(),
-                                         auth=credentials.basic_auth())
+                                         auth=credentials.basic_auth(),
+                                         verify=url.startswith("https://"))
 
     async def aclose(self) -> None:
         await self._client.aclose()

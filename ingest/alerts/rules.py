@@ -64,7 +64,10 @@ class AlertRule:
     by_site_kind: tuple[tuple[str, AlertRule], ...] = ()
 
     def for_site_kind(self, kind: str) -> AlertRule:
-        return next((rule for k, rule in self.by_site_kind if k == kind), self)
+        for site_kind, rule in self.by_site_kind:  # a loop: called per device and rule at start
+            if site_kind == kind:
+                return rule
+        return self
 
     def applies_to(self, device_type: str) -> bool:
         if self.device_types is not None and device_type not in self.device_types:
