@@ -54,10 +54,16 @@ def dead_letter(
 
 
 class DeadLetters:
-    """Publishes dead letters and counts them until the next `drain_points`."""
+    """Publishes dead letters and counts them until the next `drain_points`.
 
-    def __init__(self, publish: Publish) -> None:
+    `instance` tags the `rejects` points (as it tags `pipeline`): several ingest processes
+    in one shared group each count their own rejects, and two of them draining in the same
+    millisecond would otherwise write the same point (same series, same time), the second
+    overwriting the first's count in InfluxDB."""
+
+    def __init__(self, publish: Publish, instance: str = "") -> None:
         self._publish = publish
+        self._tags = {"instance": instance}
         self._pending: Counter[str] = Counter()
         self.total: Counter[str] = Counter()
         self._last_ts = 0
@@ -80,7 +86,7 @@ class DeadLetters:
             return []
         ts = self._last_ts = max(now_ms, self._last_ts + 1)
         lines = [
-            point("rejects", {"reason": reason}, {"count": count}, ts)
+            point("rejects", {**self._tags, "reason": reason}, {"count": count}, ts)
             for reason, count in sorted(self._pending.items())
         ]
         self._pending.clear()

@@ -106,7 +106,8 @@ class Pipeline:
             self._to_alertmanager() as alertmanager,
         ):
             self.rx, self._hooks, self._alertmanager = rx, hooks, alertmanager
-            self.dlq = DeadLetters(lambda topic, payload: rx.publish(topic, payload))
+            self.dlq = DeadLetters(lambda topic, payload: rx.publish(topic, payload),
+                                   s.pipeline.instance)
             self.store = Store(
                 writer, spool, s.spool, self._ack, self._storage_rejected,
                 s.pipeline.max_pending_batches, self._batch_stored,

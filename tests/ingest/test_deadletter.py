@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from datetime import datetime
+from typing import Any
 
+import httpx
 import orjson
 import pytest
 from hypothesis import given
@@ -152,3 +155,22 @@ def test_drain_times_strictly_increase(events: list[tuple[int, RejectReason]]) -
         (stamp,) = stamps
         assert stamp > last and stamp >= now_ms
         last = stamp
+
+
+def test_two_instances_draining_in_the_same_millisecond_keep_both_counts(influxd: Any) -> None:
+    """Several store workers in one shared group each write their `rejects` points: every
+    reject must be counted (SPEC section 3), also when two drain at the same instant."""
+    database = f"t_{uuid.uuid4().hex[:8]}"
+    influxd.query(f'CREATE DATABASE "{database}"', db="")
+    lines: list[str] = []
+    for instance, times in (("store-1", 3), ("store-2", 4)):
+        letters = DeadLetters(Published(), instance)
+        for _ in range(times):
+            letters.reject(RejectReason.OUT_OF_RANGE, "d", TOPIC, b"{}", NOW)
+        lines += letters.drain_points(NOW)
+    response = httpx.post(f"{influxd.url}/write", params={"db": database, "precision": "ms"},
+                          content="\n".join(lines))
+    assert response.status_code == 204, response.text
+    rows = influxd.query('SELECT sum("count") FROM "rejects" WHERE "reason" = \'out_of_range\'',
+                         db=database)
+    assert rows["results"][0]["series"][0]["values"][0][1] == 7
