@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 from devices.common import Reading
 from devices.registry import DEVICE_TYPES
-from devices.sites import Device, escape_tag
+from devices.sites import Device, Registry, escape_tag
 
 FieldValue = int | float | bool | str
 
@@ -77,3 +77,19 @@ def point(
 
 def join_lines(lines: Iterable[str]) -> bytes:
     return "\n".join(lines).encode()
+
+
+def site_points(registry: Registry, ts_ms: int) -> list[str]:
+    """One `sites` point per site (name, place, how many devices), for the map panels."""
+    counts: dict[str, int] = {}
+    for device in registry.devices.values():
+        counts[device.site.id] = counts.get(device.site.id, 0) + 1
+    return [
+        point(
+            "sites", {"site_id": site.id, "district": site.district, "site_kind": site.kind},
+            {"name": site.name, "lat": float(site.lat), "lon": float(site.lon),
+             "devices": counts.get(site.id, 0)},
+            ts_ms,
+        )
+        for site in registry.sites.values()
+    ]

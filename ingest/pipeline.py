@@ -13,19 +13,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from paho.mqtt.client import MQTTMessageInfo
-from paho.mqtt.enums import MQTTErrorCode
 
 from devices.crews import Crews
 from devices.sites import Device, Registry
+from ingest.alert_delivery import AlertConfirmations, open_alertmanager, open_webhooks
 from ingest.alerts.acks import ack_filters, is_ack_topic, parse_ack, refusal
 from ingest.deadletter import DeadLetters
 from ingest.influx_writer import open_writer
-from ingest.lineproto import point, reading_line, status_line
-from ingest.receiver import Arrival, MqttReceiver, acknowledged
+from ingest.lineproto import reading_line, site_points, status_line
+from ingest.receiver import Arrival, MqttReceiver
 from ingest.rejects import Rejected, RejectReason
 from ingest.rollup_task import RollupTask
 from ingest.settings import Settings
@@ -70,10 +70,10 @@ class Pipeline:
         self._flush_s = settings.influx.flush_interval_ms / 1000
         self._hooks: WebhookNotifier | None = None
         self._alertmanager: AlertmanagerNotifier | None = None
-        self._unconfirmed: list[tuple[str, MQTTMessageInfo]] = []
+        self.confirmations = (AlertConfirmations(alerts, settings.alert_outbox)
+                              if alerts is not None else None)
         #: Dead letters of the slice being handled (published at its end), else None.
         self._slice_rejects: list[tuple[RejectReason, str, Arrival]] | None = None
-        self._unsent_events = False
         # An `alerts` instance sees what the `store` instances store and dead-letter.
         self._stores = settings.pipeline.role != "alerts"
 
@@ -102,8 +102,8 @@ class Pipeline:
         async with (
             tracked(open_writer(s.influx)) as writer,
             receiver as rx,
-            self._webhooks() as hooks,
-            self._to_alertmanager() as alertmanager,
+            open_webhooks(s, self.alerts) as hooks,
+            open_alertmanager(s, self.alerts, lambda: self.registry) as alertmanager,
         ):
             self.rx, self._hooks, self._alertmanager = rx, hooks, alertmanager
             self.dlq = DeadLetters(lambda topic, payload: rx.publish(topic, payload),
@@ -119,9 +119,9 @@ class Pipeline:
                 background = [tasks.create_task(self.store.replay())]
                 if self.rollups is not None:
                     background.append(tasks.create_task(self.rollups.run()))
-                if self.alerts is not None:  # events a crash kept from their crews
-                    self._bound_outbox()
-                    self._emit(self.alerts.unconfirmed())
+                if self.alerts is not None and self.confirmations is not None:
+                    self.confirmations.bound_outbox(now_ms())  # events a crash kept
+                    self._emit(self.alerts.unconfirmed())  # from their crews
                 if started is not None:
                     background.append(tasks.create_task(self._announce(rx, started)))
                 await self._receive(stop)
@@ -277,42 +277,8 @@ class Pipeline:
         self.rx.ack(arrivals)
 
     def _batch_stored(self, batch: Batch) -> None:
-        self._unconfirmed.extend(batch.events)
-
-    def _confirm_alerts(self) -> None:
-        """Events whose point is stored and whose publish the broker acknowledged leave the
-        engine's outbox; the rest are published again after a restart. An event paho could
-        not queue (its queue full) is let go here, bounding the list, and published again
-        from the outbox once the list is empty (`_publish_again`)."""
-        if self.alerts is None or not self._unconfirmed:
-            return
-        done = [event_id for event_id, info in self._unconfirmed if acknowledged(info)]
-        unsent = [event_id for event_id, info in self._unconfirmed
-                  if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE]
-        if done:
-            self.alerts.confirm(done)
-        if done or unsent:
-            finished = {*done, *unsent}
-            self._unconfirmed = [e for e in self._unconfirmed if e[0] not in finished]
-        if unsent and not self._unsent_events:
-            log.warning("%d alert events could not be queued for the broker (paho holds "
-                        "mqtt.max_queued_publishes already); they stay in the outbox and are "
-                        "published again when it has room", len(unsent))
-        self._unsent_events = self._unsent_events or bool(unsent)
-
-    def _bound_outbox(self) -> None:
-        if self.alerts is not None:
-            bound = self.settings.alert_outbox
-            self.alerts.bound_outbox(bound.max_events, bound.max_age_s, now_ms())
-
-    def _publish_again(self) -> None:
-        """Once every queued event is confirmed, publish the outbox's let-go events again."""
-        if self.alerts is None or not self._unsent_events or self._unconfirmed:
-            return
-        if not self.rx.connected.is_set():
-            return
-        self._unsent_events = False
-        self._emit(self.alerts.unconfirmed())
+        if self.confirmations is not None:
+            self.confirmations.stored(batch.events)
 
     def _storage_rejected(self, detail: str, origin: Arrival | None) -> MQTTMessageInfo | None:
         if origin is None:
@@ -341,10 +307,8 @@ class Pipeline:
             log.error("could not store everything within %.0f s; the broker keeps the rest "
                       "unacknowledged and redelivers it on the next start", timeout)
             writing.cancel()
-        deadline = time.monotonic() + CONFIRM_AT_STOP_S
-        while self._unconfirmed and time.monotonic() < deadline:
-            self._confirm_alerts()
-            await asyncio.sleep(0.05)
+        if self.confirmations is not None:
+            await self.confirmations.settle(CONFIRM_AT_STOP_S)
 
     # timers -------------------------------------------------------------------------
 
@@ -353,18 +317,19 @@ class Pipeline:
         next_stats = next_sites = time.monotonic()
         while True:
             await asyncio.sleep(SWEEP_EVERY_S)
-            if self.alerts is not None:
+            if self.alerts is not None and self.confirmations is not None:
                 self._emit(self.alerts.sweep(now_ms()))
-                self._confirm_alerts()
-                self._publish_again()
+                self.confirmations.confirm()
+                self._emit(self.confirmations.to_publish_again(self.rx.connected.is_set()))
             now = time.monotonic()
             if now >= next_stats:
                 self.batch.add(self._stats_point())
                 next_stats = now + stats_every
             if now >= next_sites:
-                self._bound_outbox()
-                self.batch.lines.extend(self._site_points())
-                self.batch.origins.extend([None] * len(self.registry.sites))
+                if self.confirmations is not None:
+                    self.confirmations.bound_outbox(now_ms())
+                for line in site_points(self.registry, now_ms()):
+                    self.batch.add(line)
                 next_sites = now + SITES_EVERY_S
 
     def _stats_point(self) -> str:
@@ -373,45 +338,6 @@ class Pipeline:
             store.figures, len(self.rx.inbox) + store.queue.qsize(),
             store.spool.bytes, store.spool.batches, now_ms(),
         )
-
-    def _site_points(self) -> list[str]:
-        ts = now_ms()
-        counts: dict[str, int] = {}
-        for device in self.registry.devices.values():
-            counts[device.site.id] = counts.get(device.site.id, 0) + 1
-        return [
-            point(
-                "sites", {"site_id": site.id, "district": site.district, "site_kind": site.kind},
-                {"name": site.name, "lat": float(site.lat), "lon": float(site.lon),
-                 "devices": counts.get(site.id, 0)},
-                ts,
-            )
-            for site in self.registry.sites.values()
-        ]
-
-    @contextlib.asynccontextmanager
-    async def _webhooks(self) -> AsyncIterator[Any]:
-        if self.alerts is None or not self.settings.webhooks.urls:
-            yield None
-            return
-        from ingest.alerts import WebhookNotifier
-
-        async with WebhookNotifier(self.settings.webhooks) as hooks:
-            yield hooks
-
-    @contextlib.asynccontextmanager
-    async def _to_alertmanager(self) -> AsyncIterator[Any]:
-        alerts = self.alerts
-        if alerts is None or not self.settings.alertmanager.urls:
-            yield None
-            return
-        from ingest.alerts.alertmanager import AlertmanagerNotifier
-
-        async with AlertmanagerNotifier(
-            self.settings.alertmanager, self.settings.grafana, lambda: self.registry,
-            alerts.active, self.settings.state_dir,
-        ) as notifier:
-            yield notifier
 
 
 def describe(settings: Settings, registry: Registry, rules: int | None) -> str:

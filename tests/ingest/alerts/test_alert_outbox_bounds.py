@@ -14,9 +14,9 @@ from paho.mqtt.client import MQTTMessageInfo
 from paho.mqtt.enums import MQTTErrorCode
 
 from devices.sites import Registry
+from ingest.alert_delivery import AlertConfirmations
 from ingest.alerts import AlertEngine, AlertEvent
 from ingest.alerts.incident_db import store_path
-from ingest.pipeline import Pipeline
 from ingest.settings import Settings
 
 REG = Registry.from_dict(CITY)
@@ -84,11 +84,20 @@ def test_an_event_paho_could_not_queue_leaves_the_unconfirmed_list(
 ) -> None:
     engine = make_engine()
     [event] = events_over_time(engine, 1)[:1]
-    pipeline = Pipeline(Settings(data_dir=tmp_path), REG, engine)
+    confirmations = AlertConfirmations(engine, Settings(data_dir=tmp_path).alert_outbox)
     unsent, waiting = MQTTMessageInfo(1), MQTTMessageInfo(2)
     unsent.rc = MQTTErrorCode.MQTT_ERR_QUEUE_SIZE
-    pipeline._unconfirmed = [(event.event_id, unsent), ("other", waiting)]
-    pipeline._confirm_alerts()
-    assert pipeline._unconfirmed == [("other", waiting)]  # never to be acknowledged: let go
+    confirmations.stored([(event.event_id, unsent), ("other", waiting)])
+    confirmations.confirm()
+    assert confirmations.unconfirmed == [("other", waiting)]  # never to be acknowledged: let go
     assert event.event_id in outbox_ids(tmp_path)  # kept to be published again
-    assert pipeline._unsent_events
+    assert confirmations.unsent
+    assert confirmations.to_publish_again(connected=True) == []  # "other" still waits
+    waiting._set_as_published()  # the broker's PUBACK
+    confirmations.confirm()
+    assert confirmations.unconfirmed == []
+    assert confirmations.to_publish_again(connected=False) == []  # not while away
+    again = confirmations.to_publish_again(connected=True)  # once the list is empty: the
+    assert [e.event_id for e in again] == outbox_ids(tmp_path)  # outbox, the let-go one in it
+    assert event.event_id in outbox_ids(tmp_path)
+    assert not confirmations.unsent
