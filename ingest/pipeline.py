@@ -68,22 +68,15 @@ class Pipeline:
         self.stats = PipelineStats(settings.pipeline.instance)
         self.batch = Batch()
         self._flush_s = settings.influx.flush_interval_ms / 1000
-        self._hooks: WebhookNotifier | None = None
-        self._alertmanager: AlertmanagerNotifier | None = None
+        #: Where alert events go besides MQTT, when configured (open while `run` runs).
+        self.webhooks: WebhookNotifier | None = None
+        self.alertmanager: AlertmanagerNotifier | None = None
         self.confirmations = (AlertConfirmations(alerts, settings.alert_outbox)
                               if alerts is not None else None)
         #: Dead letters of the slice being handled (published at its end), else None.
         self._slice_rejects: list[tuple[RejectReason, str, Arrival]] | None = None
         # An `alerts` instance sees what the `store` instances store and dead-letter.
         self._stores = settings.pipeline.role != "alerts"
-
-    @property
-    def webhooks(self) -> WebhookNotifier | None:
-        return self._hooks
-
-    @property
-    def alertmanager(self) -> AlertmanagerNotifier | None:
-        return self._alertmanager
 
     def use_registry(self, registry: Registry) -> None:
         """Check every message from now on against `registry` (a reload, SPEC section 10)."""
@@ -105,7 +98,7 @@ class Pipeline:
             open_webhooks(s, self.alerts) as hooks,
             open_alertmanager(s, self.alerts, lambda: self.registry) as alertmanager,
         ):
-            self.rx, self._hooks, self._alertmanager = rx, hooks, alertmanager
+            self.rx, self.webhooks, self.alertmanager = rx, hooks, alertmanager
             self.dlq = DeadLetters(lambda topic, payload: rx.publish(topic, payload),
                                    s.pipeline.instance)
             self.store = Store(
@@ -243,10 +236,10 @@ class Pipeline:
             info = self.rx.publish(event.topic(), event.payload(), qos=1)
             self.batch.add(event.line())
             self.batch.events.append((event.event_id, info))
-            if self._hooks is not None:
-                self._hooks.submit(event)
-            if self._alertmanager is not None:
-                self._alertmanager.submit(event)
+            if self.webhooks is not None:
+                self.webhooks.submit(event)
+            if self.alertmanager is not None:
+                self.alertmanager.submit(event)
 
     # batch -> store -----------------------------------------------------------------
 
