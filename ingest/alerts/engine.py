@@ -53,6 +53,7 @@ class AlertEngine:
             self._plans[device.id] = compile_plan(self._rules, device)
         #: Site rules (`site_watch`), by the device ids whose readings each one reads.
         self._feeds: dict[str, list[SiteWatch]] = {}
+        self._marking: dict[str, list[SiteWatch]] = {}
         self._use_site_watches(build_watches(rules.site_rules, registry, zone))
         self._restore()
 
@@ -110,12 +111,17 @@ class AlertEngine:
         return len(orphans)
 
     def _use_site_watches(self, watches: list[SiteWatch]) -> None:
-        """Site rules, indexed by the device ids whose readings each one reads."""
+        """Site rules, indexed by the device ids whose readings each one reads, and those
+        that keep a mark by the same ids (most readings fed to a site rule, the people
+        counters' to a leak watch, can move no mark)."""
         self._site_watches = watches
         self._feeds = {}
+        self._marking = {}
         for site_watch in watches:
             for device_id in site_watch.reads:
                 self._feeds.setdefault(device_id, []).append(site_watch)
+                if site_watch.keeps_marks:
+                    self._marking.setdefault(device_id, []).append(site_watch)
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -127,8 +133,11 @@ class AlertEngine:
             return []
         plan.newest_ms = ts_ms
         changes: list[tuple[Watch, int, object]] | None = None
+        # A watch's field is one of the model's (`compile_plan`), in the instance dict:
+        # a lookup there costs a fifth of `getattr` on a pydantic model (callgrind).
+        values = reading.__dict__
         for watch in plan.watches:
-            value = getattr(reading, watch.field)
+            value = values[watch.field]
             if value is None:
                 continue
             if watch.idle:
@@ -149,8 +158,15 @@ class AlertEngine:
             self._apply(plan, changes or [], ts_ms)
         feeds = self._feeds.get(device.id)
         if feeds is not None:
-            verdicts = [(w, v) for w in feeds if (v := w.feed(device, reading, ts_ms))]
-            self._durable.keep_marks(feeds)
+            verdicts: list[tuple[SiteWatch, Verdict]] | None = None
+            for site_watch in feeds:
+                verdict = site_watch.feed(device, reading, ts_ms)
+                if verdict is not None:
+                    verdicts = verdicts or []
+                    verdicts.append((site_watch, verdict))
+            marking = self._marking.get(device.id)
+            if marking is not None:
+                self._durable.keep_marks(marking)
             if verdicts:
                 events.extend(self._apply_site(verdicts))
         return events

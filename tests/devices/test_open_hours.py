@@ -4,11 +4,13 @@ default 06:00-23:00; a bad value names the site and the key."""
 from __future__ import annotations
 
 import copy
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from devices.open_hours import OpenHours, OpenHoursError
 from devices.sites import Registry, RegistryError
@@ -88,3 +90,43 @@ def test_parse_errors_say_what_is_accepted() -> None:
         OpenHours.parse("noon")
     with pytest.raises(OpenHoursError, match="00:00-24:00"):
         OpenHours.parse("09:00-09:00")
+
+
+def _plain_open_after(hours: OpenHours, from_ms: int, open_ms: int, zone: tzinfo) -> int:
+    """The plain formula: walk the opening stretches day by day from the day before, each
+    converted afresh (what `open_after` computes with its conversions memoized)."""
+    def epoch_ms(day: date, minute: int) -> int:
+        local = datetime.combine(day, time()) + timedelta(minutes=minute)
+        return int(local.replace(tzinfo=zone).timestamp() * 1000)
+
+    remaining = open_ms
+    day = datetime.fromtimestamp(from_ms / 1000, zone).date() - timedelta(days=1)
+    while True:
+        end_day = day if hours.start_min < hours.end_min else day + timedelta(days=1)
+        start = max(epoch_ms(day, hours.start_min), from_ms)
+        end = epoch_ms(end_day, hours.end_min)
+        if end - start > remaining:
+            return start + remaining
+        remaining -= max(0, end - start)
+        day += timedelta(days=1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.integers(0, 23 * 60 + 59), end=st.integers(1, 24 * 60),
+    from_ms=st.integers(0, 4_102_444_800_000),  # 1970 to 2100
+    open_min=st.integers(1, 3 * 24 * 60),
+    zone=st.sampled_from([UTC, SHANGHAI, ZoneInfo("America/New_York"),
+                          ZoneInfo("Europe/Berlin"), ZoneInfo("Australia/Lord_Howe")]),
+)
+def test_open_after_with_memoized_conversions_is_the_plain_formula(
+    start: int, end: int, from_ms: int, open_min: int, zone: tzinfo
+) -> None:
+    assume(start != end % (24 * 60) or end == 24 * 60)
+    hours = OpenHours(start, end)
+    expected = _plain_open_after(hours, from_ms, open_min * 60_000, zone)
+    assert hours.open_after(from_ms, open_min * 60_000, zone) == expected
+    # again from a close instant: the memoized days are reused
+    later = from_ms + 3_600_000
+    assert hours.open_after(later, open_min * 60_000, zone) == \
+        _plain_open_after(hours, later, open_min * 60_000, zone)
