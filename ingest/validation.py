@@ -61,10 +61,10 @@ class Validator:
             # tenth of the cost of a reading (callgrind).
             message: Reading | StatusMessage = model.__pydantic_validator__.validate_json(payload)
         except ValidationError as exc:
-            if b"NaN" in payload or b"Infinity" in payload:  # `NaN` alone is not JSON either
+            if _may_hold_non_json_numbers(payload):  # `NaN` alone is not JSON either
                 _refuse_non_json_numbers(payload)
             raise _classify(exc) from None
-        if b"NaN" in payload or b"Infinity" in payload:
+        if _may_hold_non_json_numbers(payload):
             _refuse_non_json_numbers(payload)
         claimed = message.device_id
         if claimed is not None and claimed != device.id:
@@ -100,6 +100,13 @@ class Validator:
         route = (device, parsed.kind, model)
         self._routes[topic] = route
         return route
+
+
+def _may_hold_non_json_numbers(payload: bytes) -> bool:
+    """`b"NaN" in payload`, without its cost: `bytes.__contains__` first tries the operand
+    as an integer and raises and clears a TypeError (callgrind: 1,800 instructions a test,
+    two tests per message); `find` searches at once."""
+    return payload.find(b"NaN") != -1 or payload.find(b"Infinity") != -1
 
 
 def _refuse_non_json_numbers(payload: bytes) -> None:
