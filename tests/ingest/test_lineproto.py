@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from devices.registry import DEVICE_TYPES
 from devices.sites import Registry
+from ingest import lineproto
 from ingest.lineproto import field_value, join_lines, point, reading_line, status_line
 from ingest.rejects import Rejected
 from ingest.stats import PipelineStats
@@ -400,3 +401,24 @@ def test_stats_point_counts_are_deltas_between_calls() -> None:
     third = parse_line(stats.point(store, 0, 0, 0, NOW + 20_000))[2]
     assert (third["received"], third["stored"], third["msgs_per_s"]) == (
         ("int", 0), ("int", 0), ("float", 0.0))
+
+
+@settings(max_examples=150, deadline=None)
+@given(rssi=st.lists(st.one_of(st.sampled_from([0.0, -0.0, -70.0, -0.5]),
+                               st.floats(-150, 0)), min_size=1, max_size=30),
+       capacity=st.integers(1, 6))
+def test_remembered_float_texts_give_the_plain_line(rssi: list[float], capacity: int) -> None:
+    """`reading_line` keeps the text of floats it wrote: repeated values, both zeros (equal
+    keys, different texts) and a full memory that is cleared still give the plain text."""
+    saved = lineproto.FLOAT_TEXT_MAX
+    lineproto.FLOAT_TEXT_MAX = capacity
+    try:
+        for value in rssi:
+            line = line_of("odor", {"nh3_ppm": abs(value) % 100, "rssi_dbm": value})
+            accepted = VALIDATOR.check(
+                "sanitation/v1/WC-0001/odor/WC-0001-OD-1/telemetry",
+                json.dumps({"nh3_ppm": abs(value) % 100, "rssi_dbm": value}).encode(), NOW)
+            assert line == plain_reading_line(accepted.device, accepted.message, NOW)
+            assert f"rssi_dbm={value!r}" in line
+    finally:
+        lineproto.FLOAT_TEXT_MAX = saved
