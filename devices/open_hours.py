@@ -79,7 +79,7 @@ class OpenHours:
 @lru_cache(maxsize=4096)
 def _epoch_ms(day: date, minute: int, zone: tzinfo) -> int:
     """Memoized: sites share a few opening times, and a toilet terminal's first reading
-    and each check-in look up the same few days (callgrind: a conversion cost about as much
-    as the rest of an alert check; a drain's first readings made 802 lookups of 4 days)."""
+    and each check-in look up the same few days (callgrind: `open_after` cost 131,000
+    instructions a call with every conversion made afresh, 30,000 memoized)."""
     local = datetime.combine(day, time()) + timedelta(minutes=minute)
     return int(local.replace(tzinfo=zone).timestamp() * 1000)
