@@ -97,3 +97,34 @@ def test_v2_rollup_points_go_through_the_v2_write_api_to_the_rollup_bucket(
     (only,) = series
     assert only["values"] == [55] and only["timestamps"] == [hour]
     assert only["metric"]["device_id"] == f"{site}-PC" and only["metric"]["district"] == "D"
+
+
+def _plain_hours(body: bytes) -> dict[str, set[int]]:
+    """The hours a body touches, plainly: each line's measurement (up to the first comma)
+    and its time (the last field), per rolled-up measurement."""
+    hours: dict[str, set[int]] = {}
+    for line in body.decode().split("\n"):
+        measurement = line.split(",", 1)[0]
+        if measurement in ("people_flow", "odor", "station", "sprayer", "toilet"):
+            hours.setdefault(measurement, set()).add(int(line.split(" ")[-1]) // HOUR_MS
+                                                     * HOUR_MS)
+    return hours
+
+
+_tag_text = st.text(alphabet="abcXYZ019_-", min_size=1, max_size=8)
+
+
+@given(st.lists(st.tuples(
+    st.sampled_from(["people_flow", "odor", "station", "sprayer", "toilet", "alerts",
+                     "rejects", "pipeline", "odorx", "sites"]),
+    st.lists(st.tuples(_tag_text, _tag_text), min_size=1, max_size=3),
+    st.sampled_from(['nh3_ppm=1.5', 'entries=3i', 'cleaned_by="Li Wei"', 'x=1.0,y=2i']),
+    st.integers(0, 4_102_444_800_000)), min_size=1, max_size=40))
+def test_noted_hours_are_the_plain_formula(lines: list[tuple[str, list[tuple[str, str]],
+                                                             str, int]]) -> None:
+    body = "\n".join(
+        f"{name},{','.join(f'{k}={v}' for k, v in tags)} {fields} {ts}"
+        for name, tags, fields, ts in lines).encode()
+    dirty = DirtyHours(None)
+    dirty.note(body)
+    assert {name: hours for name, hours in dirty.hours.items() if hours} == _plain_hours(body)
