@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,6 @@ def _rate(row: dict[str, Any] | None) -> float | None:
     return row.get("msgs_per_s") if row and not row.get("error") else None
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def _per_round(row: dict[str, Any], other: dict[str, Any], key: str) -> list[float]:
     """`row[key] / other[key]` round by round (rounds of the same run, same backlog)."""
     mine = row.get(f"rounds_{key}") or [row[key]]
@@ -55,7 +50,7 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
 
     def put(name: str, ratios: list[float]) -> None:
         if ratios:
-            out[name] = round(_median(ratios), 2)
+            out[name] = round(statistics.median(ratios), 2)
             ranges[name] = [round(min(ratios), 2), round(max(ratios), 2)]
 
     for key, row in drain.items():

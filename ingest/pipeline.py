@@ -112,9 +112,9 @@ class Pipeline:
                 background = [tasks.create_task(self.store.replay())]
                 if self.rollups is not None:
                     background.append(tasks.create_task(self.rollups.run()))
-                if self.alerts is not None and self.confirmations is not None:
-                    self.confirmations.bound_outbox(now_ms())  # events a crash kept
-                    self._emit(self.alerts.unconfirmed())  # from their crews
+                if self.confirmations is not None:  # alerts on: events a crash kept
+                    self.confirmations.bound_outbox(now_ms())  # from their crews
+                    self._emit(self.confirmations.engine.unconfirmed())
                 if started is not None:
                     background.append(tasks.create_task(self._announce(rx, started)))
                 await self._receive(stop)
@@ -310,8 +310,8 @@ class Pipeline:
         next_stats = next_sites = time.monotonic()
         while True:
             await asyncio.sleep(SWEEP_EVERY_S)
-            if self.alerts is not None and self.confirmations is not None:
-                self._emit(self.alerts.sweep(now_ms()))
+            if self.confirmations is not None:  # alerts on
+                self._emit(self.confirmations.engine.sweep(now_ms()))
                 self.confirmations.confirm()
                 self._emit(self.confirmations.to_publish_again(self.rx.connected.is_set()))
             now = time.monotonic()
