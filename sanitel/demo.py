@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -54,9 +55,14 @@ class DemoPaths:
 
 
 def _port(wanted: int) -> int:
-    """The wanted port when it is free, any free one otherwise (0: any)."""
+    """The wanted port when it is free, any free one otherwise (0: any). Probed with
+    SO_REUSEADDR, as the servers bind (asyncio, mosquitto, influxd): a port our previous
+    run left in TIME_WAIT is free to them, and a resumed demo keeps its addresses (without
+    it the probe refused 9108 after a restart and the fallback port could be taken by an
+    outgoing connection before ingest bound it)."""
     if wanted:
-        with contextlib.suppress(OSError), __import__("socket").socket() as sock:
+        with contextlib.suppress(OSError), socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", wanted))
             return wanted
     return free_port()
