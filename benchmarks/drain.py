@@ -12,10 +12,12 @@ then run one after the other, back to back:
   nodered   Node-RED + node-red-contrib-influxdb (benchmarks/nodered), when npm is there
   sanitel   `sanitel ingest`, once per `--workers` entry (N in one shared group)
 
-A consumer that stores is timed from its first stored reading to its last, by polling
-its InfluxDB database (`measure.watch_stored`); one that only counts, from its first
-message to its N-th, by its own clock. CPU seconds (user + sys, psutil over the process
-tree) of the consumer, mosquitto and influxd are taken over the same window.
+A consumer that stores writes through `write_relay.WriteRelay`, and is timed from
+InfluxDB's answer to its first write holding readings to its answer to the last
+(`measure.watch_written`; polling InfluxDB for a count slowed the writes it timed); one
+that only counts, from its first message to its N-th, by its own clock. CPU seconds
+(user + sys, psutil over the process tree) of the consumer, mosquitto and influxd are
+taken over the same window.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from benchmarks.contenders import create_session, drop_session
-from benchmarks.measure import ProcessMonitor, Stored, count_points, sum_field, watch_stored
+from benchmarks.measure import ProcessMonitor, Stored, count_points, sum_field, watch_written
 from benchmarks.nodered import NodeRed, NodeRedUnavailable, install
 from benchmarks.procs import ROOT, EventReader, PhaseTimeout, contender_cmd
 from benchmarks.traffic import MEASUREMENTS, TELEMETRY_FILTER, Encoder, Publisher, Traffic
+from benchmarks.write_relay import WriteRelay
 from sanitel.local_servers import free_port
 
 if TYPE_CHECKING:
@@ -110,6 +113,7 @@ class Drain:
         self.results: dict[str, Any] = {}
         self.round_index = 0
         self.databases: list[str] = []
+        self.relay: WriteRelay | None = None
 
     def monitor(self, *pids: int) -> ProcessMonitor:
         """CPU and RSS of a consumer, and when it connected to the broker."""
@@ -144,7 +148,8 @@ class Drain:
                 except NodeRedUnavailable as exc:
                     self.wanted.remove("nodered")
                     self.results["nodered"] = {"name": "Node-RED", "error": str(exc)}
-        rounds = [self.round(r) for r in range(self.bench.opts.rounds)]
+        with WriteRelay(self.bench.influx.url, MEASUREMENTS) as self.relay:
+            rounds = [self.round(r) for r in range(self.bench.opts.rounds)]
         self.results.update(median_rows(rounds))
         return self.results
 
@@ -264,17 +269,31 @@ class Drain:
         self.databases.append(db)
         return db
 
+    @property
+    def write_url(self) -> str:
+        """Where the storing consumers write: the relay that times their writes."""
+        assert self.relay is not None
+        return self.relay.url
+
+    def _watch(self, db: str, expect: int | None, on_count: Any,
+               alive: Any = None) -> Stored:
+        assert self.relay is not None
+        return watch_written(self.relay, db, expect=expect, at_least=self.traffic.good,
+                             timeout_s=240, on_count=on_count, alive=alive)
+
     def _stored_window(self, name: str, db: str, seen: Stored) -> Window:
+        """The window of the writes; its points are counted in InfluxDB once it is over."""
         if seen.first_t is None or seen.last_t is None or not seen.complete:
-            raise PhaseTimeout(f"{name}: {seen.count:,} points stored, "
+            raise PhaseTimeout(f"{name}: {seen.count:,} readings written, "
                                f"{self.traffic.good:,} expected, in its time")
-        return Window(seen.first_t, seen.last_t, seen.count, self.traffic.good)
+        points = count_points(self.bench.influx.url, db, MEASUREMENTS)
+        return Window(seen.first_t, seen.last_t, points, self.traffic.good)
 
     def drain_bridge(self, client_id: str) -> dict[str, Any]:
         bench, name = self.bench, "Python bridge (json.loads, 200 ms)"
         db = self._database("bridge")
         cmd = contender_cmd("bridge", "--port", str(bench.broker.port), "--client-id",
-                            client_id, "--influx", bench.influx.url, "--database", db)
+                            client_id, "--influx", self.write_url, "--database", db)
         proc = bench.children.spawn(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
         return self._storing(name, db, proc, expect=None)
 
@@ -283,7 +302,7 @@ class Drain:
         assert self.nodered is not None
         name = "Node-RED + influxdb batch"
         db = self._database("nodered")
-        host, _, port = bench.influx.url.removeprefix("http://").rpartition(":")
+        host, _, port = self.write_url.removeprefix("http://").rpartition(":")
         env = {**_plain_env(), **NodeRed.env(bench.broker.host, bench.broker.port, client_id,
                                               host, int(port), db)}
         user_dir = bench.tmp / "nodered"
@@ -299,14 +318,13 @@ class Drain:
         bench, good = self.bench, self.traffic.good
         with bench.task(f"{name}: drains the backlog", good) as upd, \
                 Servers(bench).sampling() as srv, self.monitor(proc.pid) as mon:
-            seen = watch_stored(bench.influx.url, db, MEASUREMENTS, expect=expect,
-                                at_least=good, timeout_s=240, on_count=upd)
+            seen = self._watch(db, expect, upd)
             mon.sample_now()
         bench.children.stop(proc, 15)
         out = row(name, self.n, self._stored_window(name, db, seen), mon, srv,
                   stored_timeline=seen.timeline, **extra)
         self.log(f"{name}: {out['msgs_per_s']:,} msg/s, {out['cpu_s_per_100k']} CPU s/100k, "
-                 f"{seen.count:,} points")
+                 f"{out['points']:,} points")
         return out
 
     def drain_sanitel(self, n: int) -> dict[str, Any]:
@@ -314,15 +332,15 @@ class Drain:
         name = f"sanitel ingest x{n} (shared group)" if n > 1 else "sanitel ingest"
         db = self._database(key)
         workers = bench.start_sanitel(key, self.registry_yaml, db, n,
-                                      data_tag=f"-r{self.round_index + 1}")
+                                      data_tag=f"-r{self.round_index + 1}",
+                                      influx_url=self.write_url)
         spy, profile = (self._profile(workers.pids[0])
                         if n == self.workers[0] and self.round_index == 0 else (None, None))
         with bench.task(f"{name}: drains the backlog", traffic.good) as upd, \
                 Servers(bench).sampling() as srv, \
                 self.monitor(*workers.pids) as mon:
-            seen = watch_stored(bench.influx.url, db, MEASUREMENTS, expect=traffic.good,
-                                at_least=traffic.good, timeout_s=240, on_count=upd,
-                                alive=lambda: all(p.poll() is None for p in workers.procs))
+            seen = self._watch(db, traffic.good, upd,
+                               alive=lambda: all(p.poll() is None for p in workers.procs))
             mon.sample_now()
         dead = [log for proc, log in zip(workers.procs, workers.logs, strict=True)
                 if proc.poll() is not None]

@@ -2,8 +2,9 @@
 
 `ProcessMonitor` samples a contender (and its children) every 100 ms with psutil: peak
 RSS and CPU seconds. `count_points` asks InfluxDB how many points a set of measurements
-holds. `LatencyPoller` asks InfluxDB, over and over, for the points newer than the newest
-it has seen (minus an overlap), and records for each point the wall time it was first
+holds; `watch_written` follows a consumer's writes through `write_relay.WriteRelay`.
+`LatencyPoller` asks InfluxDB, over and over, for the points newer than the newest it has
+seen (minus an overlap), and records for each point the wall time it was first
 seen minus its `ts` (the send time the harness put in the payload).
 """
 
@@ -14,10 +15,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psutil
+
+if TYPE_CHECKING:
+    from benchmarks.write_relay import WriteRelay
 
 
 class MeasureError(RuntimeError):
@@ -199,53 +203,49 @@ def wait_count(
 
 @dataclass
 class Stored:
-    """What `watch_stored` saw: the first poll with a point, the first with the final count."""
+    """What `watch_written` saw: the first answered write with readings, and the last."""
 
     count: int = 0
     first_t: float | None = None
     last_t: float | None = None
     complete: bool = False
-    #: (seconds since the first point, points) at each poll that saw the count move.
+    #: (seconds since the first write, readings written so far) at each write.
     timeline: list[tuple[float, int]] = field(default_factory=list)
 
 
-def watch_stored(
-    url: str, db: str, measurements: Sequence[str], *, expect: int | None, at_least: int,
-    timeout_s: float, settle_s: float = 1.5, fast_s: float = 0.025, slow_s: float = 0.25,
-    on_count: Any = None, alive: Any = None,
+def watch_written(
+    relay: WriteRelay, db: str, *, expect: int | None, at_least: int, timeout_s: float,
+    settle_s: float = 1.5, every_s: float = 0.01, on_count: Any = None, alive: Any = None,
 ) -> Stored:
-    """Poll a consumer's database: when its first point appears, and when its last one does.
+    """Follow a consumer's writes through `relay`: when InfluxDB answered the first write
+    holding readings, and when it answered the one that completed them. No query is put
+    to InfluxDB meanwhile (`benchmarks/write_relay.py` says why).
 
-    Done at `expect` points (a validating consumer: one point per good reading), or, with
-    `expect=None`, once at least `at_least` are there and the count has not moved for
-    `settle_s` (a consumer that also stores some bad readings). `last_t` is the first poll
-    that saw the final count, so the settling is not timed. Polls every `fast_s` until the
-    first point and from 90 % of `at_least` on, every `slow_s` between. Gives up early
-    when `alive()` turns false (the consumer died: nothing more will come)."""
+    Done at `expect` readings (a validating consumer: one point per good reading), or, with
+    `expect=None`, once at least `at_least` are written and no write has come for
+    `settle_s` (a consumer that also stores some bad readings). `last_t` is the answer of
+    the last write, so the settling is not timed. Gives up early when `alive()` turns
+    false (the consumer died: nothing more will come)."""
     seen = Stored()
     deadline = time.monotonic() + timeout_s
-    with httpx.Client() as client:
-        while time.monotonic() < deadline:
-            count = count_points(url, db, measurements, client=client)
-            now = time.time()
-            if on_count is not None:
-                on_count(count)
-            if count and seen.first_t is None:
-                seen.first_t = now
-            if count != seen.count:
-                seen.count, seen.last_t = count, now
-                seen.timeline.append((round(now - (seen.first_t or now), 3), count))
-            if expect is not None and count >= expect:
-                seen.complete = True
-                return seen
-            if (expect is None and count >= at_least and seen.last_t is not None
-                    and now - seen.last_t >= settle_s):
-                seen.complete = True
-                return seen
-            if alive is not None and not alive():
-                return seen
-            fast = seen.first_t is None or count >= 0.9 * at_least
-            time.sleep(fast_s if fast else slow_s)
+    while time.monotonic() < deadline:
+        answered = [(t, n) for t, n in relay.writes(db).answered if n]
+        for t, n in answered[len(seen.timeline):]:
+            seen.first_t = seen.first_t or t
+            seen.count, seen.last_t = seen.count + n, t
+            seen.timeline.append((round(t - seen.first_t, 3), seen.count))
+        if on_count is not None:
+            on_count(seen.count)
+        if expect is not None and seen.count >= expect:
+            seen.complete = True
+            return seen
+        if (expect is None and seen.count >= at_least and seen.last_t is not None
+                and time.time() - seen.last_t >= settle_s):
+            seen.complete = True
+            return seen
+        if alive is not None and not alive():
+            return seen
+        time.sleep(every_s)
     return seen
 
 

@@ -12,7 +12,8 @@ simulated city (simulators.generate_city: thousands of devices of all four types
            (counting only), mosquitto_sub (the broker limit), a minimal Python bridge,
            Node-RED + node-red-contrib-influxdb (when npm is there), and `sanitel ingest`
            with each --workers count in one shared group. A storing consumer is timed
-           from its first stored reading to its last (polling InfluxDB), a counting one
+           from its first stored reading to its last (its writes pass a relay that notes
+           InfluxDB's answers), a counting one
            from its first message to its last; CPU seconds per 100,000 readings of the
            consumer, mosquitto and influxd over the same window.
   live     Sanitel at --live-rate msg/s for --live-seconds; a poller reads back new
@@ -187,9 +188,10 @@ class Bench:
         return [f"bench-{name}"] if n == 1 else [f"bench-{name}-{i}" for i in range(n)]
 
     def start_sanitel(self, name: str, registry: Path, database: str, n: int = 1,
-                      data_tag: str = "") -> Workers:
+                      data_tag: str = "", influx_url: str | None = None) -> Workers:
         """`n` processes of `sanitel ingest` (one shared subscription group if > 1), each
-        with a data directory of its own (`data_tag` makes a fresh one per drain round)."""
+        with a data directory of its own (`data_tag` makes a fresh one per drain round),
+        writing to `influx_url` (the drain's write relay) or straight to influxd."""
         extra = dict(self.opts.sanitel_env)
         if n > 1:
             extra["SANITEL_MQTT__SHARED_GROUP"] = f"{SHARED_GROUP}-{name}"
@@ -199,7 +201,8 @@ class Bench:
             data_dir.mkdir(parents=True, exist_ok=True)
             log = data_dir / "ingest.log"
             env = sanitel_env(
-                mqtt_port=self.broker.port, client_id=client_id, influx_url=self.influx.url,
+                mqtt_port=self.broker.port, client_id=client_id,
+                influx_url=influx_url or self.influx.url,
                 database=database, registry=registry, data_dir=data_dir, alerts=SHIPPED_ALERTS,
                 extra=extra,
             )
