@@ -80,6 +80,11 @@ class DeadLetters:
         self.total[reason] += 1
         return info
 
+    @property
+    def pending_points(self) -> int:
+        """How many `rejects` points the next `drain_points` gives (one per reason)."""
+        return len(self._pending)
+
     def drain_points(self, now_ms: int) -> list[str]:
         """`rejects` points for the counts since the last call; each call a distinct time."""
         if not self._pending:
