@@ -29,7 +29,7 @@ def test_a_backlog_goes_in_writes_of_batch_size_points(
     def count(body: bytes) -> None:  # forwards every write; notes its points
         points_per_write.append(body.rstrip(b"\n").count(b"\n") + 1)
 
-    proxy.refuse = count  # type: ignore[assignment,return-value]
+    proxy.refuse = count
     ingest = run_ingest(influx__url=proxy.url, influx__batch_size=batch_size)
     assert ingest.stop() == 0  # its session keeps what is published meanwhile: a backlog
     stream = Stream(mosquitto.host, mosquitto.port, count=21_000, rate=10_000).start()
