@@ -169,6 +169,12 @@ def targets_text(results: dict[str, Any]) -> list[str]:
         span = derived.get("ranges", {}).get(key)
         across = f", rounds {span[0]}-{span[1]}" if span and span[0] != span[1] else ""
         lines.append(f"  {label}: {value} (target {bound.format(TARGETS[key])}{across}) {mark}")
+    for key, label in (("sanitel1", "one sanitel ingest"), ("sanitel2", "two workers")):
+        value = derived.get("figures", {}).get(f"{key}_from_connect_vs_nodered_x")
+        span = derived.get("ranges", {}).get(f"{key}_from_connect_vs_nodered_x")
+        if value is not None and span:
+            lines.append(f"  {label} vs Node-RED from connection to last stored (the wait for "
+                         f"the backlog; no target): {value}x, rounds {span[0]}-{span[1]}")
     return lines
 
 
