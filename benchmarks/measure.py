@@ -1,11 +1,8 @@
-"""What the harness measures with: a process sampler, InfluxDB counters, a latency poller.
+"""What the harness measures with: a process sampler, InfluxDB counters, the write watch.
 
 `ProcessMonitor` samples a contender (and its children) every 100 ms with psutil: peak
 RSS and CPU seconds. `count_points` asks InfluxDB how many points a set of measurements
 holds; `watch_written` follows a consumer's writes through `write_relay.WriteRelay`.
-`LatencyPoller` asks InfluxDB, over and over, for the points newer than the newest it has
-seen (minus an overlap), and records for each point the wall time it was first
-seen minus its `ts` (the send time the harness put in the payload).
 """
 
 from __future__ import annotations
@@ -247,90 +244,3 @@ def watch_written(
             return seen
         time.sleep(every_s)
     return seen
-
-
-@dataclass
-class LatencyPoller:
-    """A thread that records (first-seen wall time - ts) in ms for every new point.
-
-    `expected` is the (device_id, ts) of every good reading sent, in send order (the
-    publisher appends to it). Each query asks for the points newer than the oldest one
-    not seen yet (minus `slack_ms`), so a batch that becomes visible in parts, or a late
-    batch, is still caught, while a query returns only a batch or two of rows."""
-
-    url: str
-    db: str
-    measurements: Sequence[str]
-    expected: list[tuple[str, int]]
-    slack_ms: int = 50
-    #: Never look further back than this behind the newest point seen (a lost point).
-    max_back_ms: int = 5000
-    pause_s: float = 0.02
-    latencies_ms: list[float] = field(default_factory=list)
-    queries: int = 0
-    rows: int = 0
-    rows_max: int = 0
-    query_s_max: float = 0.0
-    _seen: set[tuple[str, int]] = field(default_factory=set)
-    _next: int = 0
-    _cursor: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-    error: str | None = None
-
-    @property
-    def seen(self) -> int:
-        return len(self._seen)
-
-    def figures(self) -> dict[str, Any]:
-        return {"queries": self.queries, "rows": self.rows, "rows_max": self.rows_max,
-                "query_s_max": round(self.query_s_max, 3), "error": self.error,
-                "unseen_from": self._next, "expected": len(self.expected)}
-
-    def start(self, since_ms: int) -> None:
-        self._cursor = since_ms
-        self._thread = threading.Thread(target=self._run, name="latency-poller", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        names = ", ".join(f'"{m}"' for m in self.measurements)
-        newest = self._cursor
-        with httpx.Client() as client:
-            while not self._stop.is_set():
-                q = f'SELECT "seq", "device_id" FROM {names} WHERE time > {self._cursor}ms'
-                asked = time.monotonic()
-                try:
-                    result = influx_query(self.url, q, self.db, client)
-                except (MeasureError, httpx.HTTPError) as exc:
-                    if "database not found" not in str(exc):
-                        self.error = str(exc)
-                    time.sleep(0.1)
-                    continue
-                now_ms = time.time() * 1000
-                self.queries += 1
-                self.query_s_max = max(self.query_s_max, time.monotonic() - asked)
-                rows = 0
-                seen = self._seen
-                for statement in result.get("results", []):
-                    for series in statement.get("series", []):
-                        rows += len(series["values"])
-                        for ts, _seq, device_id in series["values"]:
-                            key = (device_id, ts)
-                            if key not in seen:
-                                seen.add(key)
-                                self.latencies_ms.append(now_ms - ts)
-                            newest = max(newest, ts)
-                self.rows += rows
-                self.rows_max = max(self.rows_max, rows)
-                expected, n = self.expected, len(self.expected)
-                while self._next < n and expected[self._next] in seen:
-                    self._next += 1
-                oldest_unseen = expected[self._next][1] if self._next < n else newest
-                self._cursor = max(self._cursor, oldest_unseen - self.slack_ms,
-                                   newest - self.max_back_ms)
-                self._stop.wait(self.pause_s)

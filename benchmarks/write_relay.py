@@ -10,6 +10,10 @@ answered 2xx it notes the time of the answer and how many lines of the readings'
 measurements (with a `seq` field) the body held. A reading is stored at the moment
 InfluxDB says so, which is also the moment its writer learns it.
 
+With `latencies=True` it also notes, for each reading line, the time of the answer less
+the line's timestamp (the live run's readings carry their send time): publish -> stored,
+as InfluxDB acknowledged it, with no read-back delay and no query load on influxd.
+
 The relay is a threaded HTTP/1.1 server (keep-alive, as the consumers use) with one
 connection to influxd per client connection; it only copies bytes and counts lines.
 """
@@ -34,10 +38,9 @@ class Writes:
     """The writes influxd took for one database: (answered at, reading lines)."""
 
     answered: list[tuple[float, int]] = field(default_factory=list)
-
-    @property
-    def readings(self) -> int:
-        return sum(n for _, n in self.answered)
+    #: With `latencies=True`: answer time - timestamp, in ms, of every reading line.
+    latencies_ms: list[float] = field(default_factory=list)
+    readings: int = 0
 
 
 def reading_lines(body: bytes, measurements: frozenset[bytes]) -> int:
@@ -50,11 +53,32 @@ def reading_lines(body: bytes, measurements: frozenset[bytes]) -> int:
     return count
 
 
+#: Nanoseconds per unit of each `precision` of InfluxDB 1.x's `/write` (default: ns).
+_NS_PER_UNIT = {"ns": 1, "n": 1, "u": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+                "h": 3600 * 10**9}
+
+
+def reading_times_ms(body: bytes, measurements: frozenset[bytes], precision: str) -> list[float]:
+    """The timestamps, in epoch ms, of the lines `reading_lines` counts (a line without
+    one is left out: InfluxDB gives it the time of the write, not a send time)."""
+    ns = _NS_PER_UNIT[precision or "ns"]
+    times = []
+    for line in body.split(b"\n"):
+        name = line.partition(b" ")[0].partition(b",")[0]
+        if name in measurements and b"seq=" in line:
+            fields_and_time = line.rsplit(b" ", 2)
+            if len(fields_and_time) == 3 and fields_and_time[2].isdigit():
+                times.append(int(fields_and_time[2]) * ns / 10**6)  # int / int: exact
+    return times
+
+
 class WriteRelay:
     """`with WriteRelay(influx_url, measurements) as relay:` consumers write to `relay.url`."""
 
-    def __init__(self, upstream: str, measurements: Iterable[str]) -> None:
+    def __init__(self, upstream: str, measurements: Iterable[str], *,
+                 latencies: bool = False) -> None:
         parts = urlsplit(upstream)
+        self.latencies = latencies
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 8086)
         self.measurements = frozenset(m.encode() for m in measurements)
         self._writes: dict[str, Writes] = {}
@@ -80,11 +104,26 @@ class WriteRelay:
     def writes(self, db: str) -> Writes:
         """A snapshot of the writes answered for `db` so far."""
         with self._lock:
-            return Writes(list(self._writes.get(db, Writes()).answered))
+            seen = self._writes.get(db, Writes())
+            return Writes(list(seen.answered), list(seen.latencies_ms), seen.readings)
 
-    def _noted(self, db: str, answered: float, lines: int) -> None:
+    def readings(self, db: str) -> int:
+        """Reading lines InfluxDB took for `db` so far (no copy: cheap to ask often)."""
         with self._lock:
-            self._writes.setdefault(db, Writes()).answered.append((answered, lines))
+            return self._writes[db].readings if db in self._writes else 0
+
+    def _noted(self, db: str, answered: float, body: bytes, precision: str) -> None:
+        if self.latencies:
+            times = reading_times_ms(body, self.measurements, precision)
+            lines, answered_ms = len(times), answered * 1000
+            latencies = [answered_ms - t for t in times]
+        else:
+            lines, latencies = reading_lines(body, self.measurements), []
+        with self._lock:
+            writes = self._writes.setdefault(db, Writes())
+            writes.answered.append((answered, lines))
+            writes.latencies_ms.extend(latencies)
+            writes.readings += lines
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         relay = self
@@ -129,8 +168,9 @@ class WriteRelay:
                     return
                 answered = time.time()
                 if self.path.startswith("/write") and response.status < 300:
-                    db = parse_qs(urlsplit(self.path).query).get("db", [""])[0]
-                    relay._noted(db, answered, reading_lines(body, relay.measurements))
+                    query = parse_qs(urlsplit(self.path).query)
+                    relay._noted(query.get("db", [""])[0], answered, body,
+                                 query.get("precision", [""])[0])
                 self.send_response(response.status)
                 for key, value in response.getheaders():
                     if key.lower() not in ("connection", "transfer-encoding", "content-length",

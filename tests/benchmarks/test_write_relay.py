@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from benchmarks.write_relay import WriteRelay, reading_lines
+from benchmarks.write_relay import WriteRelay, reading_lines, reading_times_ms
 from sanitel.local_servers import Influxd
 
 MEASUREMENTS = ("odor", "people_flow")
@@ -106,3 +106,42 @@ def test_reading_lines_counts_only_readings_of_the_measurements() -> None:
         b"",
     ])
     assert reading_lines(body, measurements) == 2
+
+
+def test_latencies_are_answer_time_less_each_readings_timestamp(
+    influxd: Influxd, db: str
+) -> None:
+    with WriteRelay(influxd.url, MEASUREMENTS, latencies=True) as relay:
+        sent_ms = int(time.time() * 1000) - 250  # readings sent a quarter second ago
+        lines = [f"odor,device_id=od-{i} nh3_ppm=1.5,seq={i}i {sent_ms + i}" for i in range(5)]
+        lines.append(f"sanitel_pipeline,instance=a received=5i {sent_ms}")  # not a reading
+        answer = httpx.post(f"{relay.url}/write", params={"db": db, "precision": "ms"},
+                            content="\n".join(lines).encode())
+        assert answer.status_code == 204
+        done_ms = time.time() * 1000
+        # the same readings again, in seconds precision (a duplicate is written again)
+        body = "\n".join(f"odor,device_id=od-9 nh3_ppm=1.5,seq=9i {(sent_ms - 2000) // 1000}"
+                         for _ in range(1)).encode()
+        assert httpx.post(f"{relay.url}/write", params={"db": db, "precision": "s"},
+                          content=body).status_code == 204
+    writes = relay.writes(db)
+    assert writes.readings == 6 == relay.readings(db)
+    first, second = writes.latencies_ms[:5], writes.latencies_ms[5:]
+    for i, latency in enumerate(first):
+        assert 250 - i <= latency <= done_ms - sent_ms - i
+    assert len(second) == 1 and 2000 <= second[0] <= 2000 + (done_ms - sent_ms) + 1000
+
+
+def test_reading_times_follow_the_precision_and_skip_lines_without_one() -> None:
+    measurements = frozenset({b"odor"})
+    body = b"\n".join([
+        b"odor,device_id=a v=1,seq=1i 1700000000123",
+        b'odor,device_id=a note="a b c",seq=2i 1700000000124',  # spaces in a string field
+        b"odor,device_id=a v=1,seq=3i",                          # no time: InfluxDB's own
+        b"people_flow,device_id=a in=1i,seq=4i 1700000000125",   # another measurement
+    ])
+    assert reading_times_ms(body, measurements, "ms") == [1700000000123, 1700000000124]
+    assert reading_times_ms(b"odor v=1,seq=1i 1700000000", measurements, "s") == [
+        1700000000000]
+    assert reading_times_ms(b"odor v=1,seq=1i 1700000000000000000", measurements, "") == [
+        1700000000000]
