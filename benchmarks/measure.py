@@ -48,17 +48,24 @@ class ProcessMonitor:
     def __init__(self, *pids: int, every_s: float = 0.1, connects_to: int | None = None) -> None:
         self.roots = [psutil.Process(pid) for pid in pids]
         self.every_s = every_s
-        #: With `connects_to` (a port): the first sample's time at which one of the
-        #: processes has an established TCP connection to it (e.g. the broker's).
+        #: With `connects_to` (a port): when one of the processes was first seen with an
+        #: established TCP connection to it (the broker's), looked for every `connect_s`
+        #: by a thread of its own until seen (the 50-100 ms samples, slower on a busy
+        #: machine, saw a connection after a consumer's first write had been answered).
         self.connects_to = connects_to
+        self.connect_s = 0.005
         self.connected_at: float | None = None
         self.samples: list[Sample] = []
         self._cpu_done: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="psutil-sampler", daemon=True)
+        self._connect_thread = threading.Thread(target=self._watch_connect,
+                                                name="connect-watch", daemon=True)
 
     def __enter__(self) -> ProcessMonitor:
         self._thread.start()
+        if self.connects_to is not None:
+            self._connect_thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -66,8 +73,9 @@ class ProcessMonitor:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(2)
+        for thread in (self._thread, self._connect_thread):
+            if thread.is_alive():
+                thread.join(2)
 
     def sample_now(self) -> Sample | None:
         rss, procs = 0, []
@@ -85,13 +93,20 @@ class ProcessMonitor:
                 # A child that has ended keeps counting with the last CPU seen of it.
                 self._cpu_done[proc.pid] = used
         cpu = sum(self._cpu_done.values())
-        now = time.time()
-        if self.connects_to is not None and self.connected_at is None and any(
-                self._connected(proc) for proc in procs):
-            self.connected_at = now
-        sample = Sample(now, rss, cpu)
+        sample = Sample(time.time(), rss, cpu)
         self.samples.append(sample)
         return sample
+
+    def _watch_connect(self) -> None:
+        while self.connected_at is None and not self._stop.is_set():
+            procs = []
+            for root in self.roots:
+                with contextlib.suppress(psutil.Error):
+                    procs += [root, *root.children(recursive=True)]
+            if any(self._connected(proc) for proc in procs):
+                self.connected_at = time.time()
+                return
+            self._stop.wait(self.connect_s)
 
     def _connected(self, proc: psutil.Process) -> bool:
         with contextlib.suppress(psutil.Error):

@@ -94,25 +94,29 @@ def table(results: dict[str, Any]) -> Table:
     rounds = max((len(r.get("rounds_msgs_per_s", [])) for r in results.get("drain", {}).values()
                   if isinstance(r, dict)), default=1)
     t.caption = ("s: first to last stored (a counting consumer: first to last message); "
-                 "conn: from the consumer's TCP connection to the same end; x NR: against "
-                 "Node-RED; CPU s per 100k readings")
+                 "conn: from the consumer's TCP connection to the same end; 1st write: "
+                 "readings in the write that started s; x NR: against Node-RED; CPU s per "
+                 "100k readings")
     if rounds > 1:
         t.caption += (f". Median of {rounds} rounds (msgs/s range in brackets); ratios are "
                       "the median of the rounds' ratios")
-    for col in ("consumer", "msgs/s", "s", "s conn", "points / good", "x NR", "x NR conn",
+    for col in ("consumer", "msgs/s", "s", "s conn", "1st write", "points / good", "x NR",
+                "x NR conn",
                 "x broker", "CPU s/100k", "mosquitto", "influxd", "RSS MB"):
         t.add_column(col, justify="left" if col == "consumer" else "right")
     for key, row in drain_rows(results.get("drain", {})):
         if row.get("error"):
-            t.add_row(f"{row['name']}: {row['error']}", *["-"] * 11)
+            t.add_row(f"{row['name']}: {row['error']}", *["-"] * 12)
             continue
         points = "-" if row.get("points") is None else (
             f"{row['points']:,} / {row['expected_points']:,}")
         spread = row.get("rounds_msgs_per_s") or []
         rate = _num(row["msgs_per_s"]) + (
             f" [{min(spread) / 1000:.0f}-{max(spread) / 1000:.0f}k]" if len(spread) > 1 else "")
+        timeline = row.get("stored_timeline") or []
         t.add_row(row["name"], rate, _num(row["seconds"], "{:.2f}"),
-                  _num(row.get("connect_to_last_s"), "{:.2f}"), points,
+                  _num(row.get("connect_to_last_s"), "{:.2f}"),
+                  _num(timeline[0][1] if timeline else None), points,
                   _num(derived.get(f"{key}_vs_nodered_x"), "{:.2f}x"),
                   _num(derived.get(f"{key}_from_connect_vs_nodered_x"), "{:.2f}x"),
                   _num(derived.get(f"{key}_vs_broker_x"), "{:.2f}x"),
