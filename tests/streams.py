@@ -83,6 +83,23 @@ def wait_all_stored(influxd: Any, db: str, stream: Stream, timeout: float = 90) 
     return seqs
 
 
+def drain_backlog(ingest: Any, influxd: Any, host: str, port: int, count: int, rate: float,
+                  timeout: float = 90) -> list[int]:
+    """Stop `ingest` (its persistent session queues what comes meanwhile), publish `count`
+    readings, start it again and wait until it stored them; returns the stored seqs,
+    checked to be every reading once."""
+    assert ingest.stop() == 0
+    stream = Stream(host, port, count=count, rate=rate).start()
+    try:
+        stream.wait_published()
+        ingest.restart()
+        seqs = wait_all_stored(influxd, ingest.database, stream, timeout=timeout)
+    finally:
+        stream.close()
+    assert_every_reading_once(seqs, count)
+    return seqs
+
+
 def assert_every_reading_once(seqs: list[int], count: int) -> None:
     missing = sorted(set(range(count)) - set(seqs))
     assert not missing, f"{len(missing)} readings lost, e.g. seq {missing[:10]}"

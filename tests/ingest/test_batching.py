@@ -10,7 +10,7 @@ import pytest
 
 from sanitel.local_servers import Influxd
 from tests.ingest.influx_proxy import InfluxProxy
-from tests.streams import Stream, assert_every_reading_once, wait_all_stored
+from tests.streams import drain_backlog
 
 
 @pytest.fixture
@@ -31,16 +31,8 @@ def test_a_backlog_goes_in_writes_of_batch_size_points(
 
     proxy.refuse = count
     ingest = run_ingest(influx__url=proxy.url, influx__batch_size=batch_size)
-    assert ingest.stop() == 0  # its session keeps what is published meanwhile: a backlog
-    stream = Stream(mosquitto.host, mosquitto.port, count=21_000, rate=10_000).start()
-    try:
-        stream.wait_published()
-        ingest.restart()
-        seqs = wait_all_stored(influxd, ingest.database, stream, timeout=90)
-    finally:
-        stream.close()
+    drain_backlog(ingest, influxd, mosquitto.host, mosquitto.port, count=21_000, rate=10_000)
     assert ingest.stop() == 0
-    assert_every_reading_once(seqs, stream.count)
     assert max(points_per_write) <= batch_size
     # 21,000 readings are 14 full writes. Short ones are allowed where the backlog is not a
     # backlog yet (the first arrivals, flushed at the interval) and at its end.

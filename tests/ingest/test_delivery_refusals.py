@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from sanitel.local_servers import Influxd, free_port
-from tests.streams import Stream, assert_every_reading_once, wait_all_stored
+from tests.streams import Stream, assert_every_reading_once, drain_backlog, wait_all_stored
 
 
 @pytest.fixture
@@ -36,15 +36,8 @@ def test_bodies_beyond_influxdbs_max_body_size_are_split_and_all_stored(
     # 2,000 readings, bodies passed 20 KB, and InfluxDB answered 413 for ever. Now a write
     # carries at most 100 points (~12 KB here).
     ingest = run_ingest(influx__url=small_body_influxd.url, influx__batch_size=100)
-    assert ingest.stop() == 0  # its session keeps what is published meanwhile: a backlog
-    stream = Stream(mosquitto.host, mosquitto.port, count=5000, rate=5000).start()
-    try:
-        stream.wait_published()
-        ingest.restart()
-        seqs = wait_all_stored(small_body_influxd, ingest.database, stream, timeout=60)
-    finally:
-        stream.close()
-    assert_every_reading_once(seqs, stream.count)
+    drain_backlog(ingest, small_body_influxd, mosquitto.host, mosquitto.port, count=5000,
+                  rate=5000, timeout=60)
     assert "HTTP 413" not in ingest.log()
     assert ingest.stop() == 0
 
