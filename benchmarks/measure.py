@@ -77,11 +77,16 @@ class ProcessMonitor:
             if thread.is_alive():
                 thread.join(2)
 
-    def sample_now(self) -> Sample | None:
-        rss, procs = 0, []
+    def _procs(self) -> list[psutil.Process]:
+        """The processes given and all their children, as they are now."""
+        procs: list[psutil.Process] = []
         for root in self.roots:
             with contextlib.suppress(psutil.Error):
                 procs += [root, *root.children(recursive=True)]
+        return procs
+
+    def sample_now(self) -> Sample | None:
+        rss, procs = 0, self._procs()
         if not procs:
             return None
         for proc in procs:
@@ -99,11 +104,7 @@ class ProcessMonitor:
 
     def _watch_connect(self) -> None:
         while self.connected_at is None and not self._stop.is_set():
-            procs = []
-            for root in self.roots:
-                with contextlib.suppress(psutil.Error):
-                    procs += [root, *root.children(recursive=True)]
-            if any(self._connected(proc) for proc in procs):
+            if any(self._connected(proc) for proc in self._procs()):
                 self.connected_at = time.time()
                 return
             self._stop.wait(self.connect_s)

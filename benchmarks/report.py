@@ -101,8 +101,7 @@ def table(results: dict[str, Any]) -> Table:
         t.caption += (f". Median of {rounds} rounds (msgs/s range in brackets); ratios are "
                       "the median of the rounds' ratios")
     for col in ("consumer", "msgs/s", "s", "s conn", "1st write", "points / good", "x NR",
-                "x NR conn",
-                "x broker", "CPU s/100k", "mosquitto", "influxd", "RSS MB"):
+                "x NR conn", "x broker", "CPU s/100k", "mosquitto", "influxd", "RSS MB"):
         t.add_column(col, justify="left" if col == "consumer" else "right")
     for key, row in drain_rows(results.get("drain", {})):
         if row.get("error"):

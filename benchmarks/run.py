@@ -16,8 +16,8 @@ simulated city (simulators.generate_city: thousands of devices of all four types
            InfluxDB's answers), a counting one
            from its first message to its last; CPU seconds per 100,000 readings of the
            consumer, mosquitto and influxd over the same window.
-  live     Sanitel at --live-rate msg/s for --live-seconds; a poller reads back new
-           points from InfluxDB continuously: latency = first seen - ts (send time).
+  live     Sanitel at --live-rate msg/s for --live-seconds, writing through the relay:
+           latency = InfluxDB's answer to the write - the reading's ts (send time).
   scale    Sanitel with a --scale-devices registry, one reading from each: peak RSS.
   alerts   tests/ingest/alerts/alert_latency.py (publish -> alert event), p50/p99.
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import http.client
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -43,14 +43,17 @@ class Writes:
     readings: int = 0
 
 
-def reading_lines(body: bytes, measurements: frozenset[bytes]) -> int:
+def _readings(body: bytes, measurements: frozenset[bytes]) -> Iterator[bytes]:
     """Lines of `body` whose measurement is one of `measurements` and that have `seq`."""
-    count = 0
     for line in body.split(b"\n"):
         name = line.partition(b" ")[0].partition(b",")[0]
         if name in measurements and b"seq=" in line:
-            count += 1
-    return count
+            yield line
+
+
+def reading_lines(body: bytes, measurements: frozenset[bytes]) -> int:
+    """How many lines of `body` are readings (`_readings`)."""
+    return sum(1 for _ in _readings(body, measurements))
 
 
 #: Nanoseconds per unit of each `precision` of InfluxDB 1.x's `/write` (default: ns).
@@ -63,12 +66,10 @@ def reading_times_ms(body: bytes, measurements: frozenset[bytes], precision: str
     one is left out: InfluxDB gives it the time of the write, not a send time)."""
     ns = _NS_PER_UNIT[precision or "ns"]
     times = []
-    for line in body.split(b"\n"):
-        name = line.partition(b" ")[0].partition(b",")[0]
-        if name in measurements and b"seq=" in line:
-            fields_and_time = line.rsplit(b" ", 2)
-            if len(fields_and_time) == 3 and fields_and_time[2].isdigit():
-                times.append(int(fields_and_time[2]) * ns / 10**6)  # int / int: exact
+    for line in _readings(body, measurements):
+        fields_and_time = line.rsplit(b" ", 2)
+        if len(fields_and_time) == 3 and fields_and_time[2].isdigit():
+            times.append(int(fields_and_time[2]) * ns / 10**6)  # int / int: exact
     return times
 
 
