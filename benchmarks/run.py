@@ -288,8 +288,10 @@ class Bench:
             finally:
                 self.children.stop(publisher, 10)
             mon.sample_now()
-        stored = count_points(self.influx.url, db, MEASUREMENTS)
+        # Counted once Sanitel has stopped (it stores all it has first): the wait above ends
+        # at as many reading lines as good readings, and duplicates' lines count there.
         stopped = self.stop_sanitel(workers)
+        stored = count_points(self.influx.url, db, MEASUREMENTS)
         written = relay.writes(db)
         lat = written.latencies_ms
         t0_wall, t1_wall = started["t"], done["t"]
