@@ -15,7 +15,8 @@ after the PUBLISHes before it. The PUBACKs stay manual (`manual_ack=True`): the 
 path is used only then.
 
 It relies on paho 2.1/2.2 internals (`loop_read`, `_in_packet`, `_packet_handle`,
-`_loop_rc_handle`, `_handle_on_message`, `_packet_queue`, `MQTTMessageInfo._published`).
+`_loop_rc_handle`, `_handle_on_message`, `_packet_queue`, `_max_inflight_messages`,
+`MQTTMessageInfo._published`).
 This is the one module that touches paho's private API: the pin in pyproject.toml keeps
 it, the test suite runs every delivery guarantee through it, and
 `tests/ingest/test_paho_versions.py` runs it against the oldest and newest paho the pin
@@ -78,6 +79,28 @@ def holding_publishes(client: paho.Client) -> Iterator[None]:
     messages, it is taken once, and the network thread handles those PUBACKs after it."""
     with client._out_message_mutex:
         yield
+
+
+#: The Receive Maximum a broker means by leaving the property out (MQTT 5, 3.2.2.3.3).
+DEFAULT_RECEIVE_MAXIMUM = 65_535
+#: Our QoS 1 publishes unacknowledged at once, at most (paho's own default). Up to it,
+#: `publish` sends from the calling thread (the event loop's: packet, queue, a wake-up
+#: write per publish); beyond it paho queues, and its network thread sends as the broker
+#: acknowledges. With no limit, 15,000 dead letters published in bursts of 50 cost the
+#: loop's thread 0.85 s against 0.40 s with 20 (one run each, twice; same machine).
+INFLIGHT_AT_MOST = 20
+
+
+def honour_receive_maximum(client: paho.Client, properties: Any) -> int:
+    """Send no more QoS 1 publishes unacknowledged than the broker's CONNACK allows.
+
+    paho keeps its own limit whatever the broker says, so a broker allowing fewer than 20
+    (its Receive Maximum) was sent too many. Called from `on_connect`, before paho sends
+    what it held for the new connection. Returns the limit set."""
+    allowed = getattr(properties, "ReceiveMaximum", None) or DEFAULT_RECEIVE_MAXIMUM
+    limit = min(allowed, INFLIGHT_AT_MOST)
+    client._max_inflight_messages = limit
+    return limit
 
 
 def queue_packets(client: paho.Client, command: int, blob: bytes) -> None:

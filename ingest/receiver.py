@@ -33,6 +33,7 @@ from ingest.paho_fastpath import (
     configure,
     drop_queued_packets,
     holding_publishes,
+    honour_receive_maximum,
     queue_packets,
 )
 from ingest.settings import MqttSettings
@@ -238,6 +239,7 @@ class MqttReceiver:
                       self._settings.host, self._settings.port, reason)
             return
         self._unreachable_logged = False
+        honour_receive_maximum(client, props)
         client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in self._filters])
         log.info("connected to mqtt://%s:%s (session present: %s)",
                  self._settings.host, self._settings.port, flags.session_present)
