@@ -376,8 +376,8 @@ class Drain:
         path = opts.out / f"{self.bench.results['stamp']}-sanitel-drain.{ext}"
         spy = self.bench.children.spawn(
             [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
-             "--rate", "200", "--nonblocking", "--threads", "--idle", "--format",
-             opts.profile_format,
+             "--rate", "200", "--nonblocking", "--threads",
+             "--gil" if opts.profile_gil else "--idle", "--format", opts.profile_format,
              "--output", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return spy, path
 

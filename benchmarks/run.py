@@ -114,6 +114,7 @@ class Options:
     phases: tuple[str, ...]
     profile: bool
     profile_format: str
+    profile_gil: bool
     workers: tuple[int, ...]
     sanitel_env: dict[str, str]
     keep: bool
@@ -424,6 +425,10 @@ def parse_args(argv: list[str] | None) -> Options:
                              "(results/<stamp>-sanitel-drain.svg; --nonblocking, a little load)")
     parser.add_argument("--profile-format", choices=["flamegraph", "raw", "speedscope"],
                         default="flamegraph", help="py-spy output format for --profile")
+    parser.add_argument("--profile-gil", action="store_true",
+                        help="with --profile: sample only the thread holding the GIL (py-spy "
+                             "--gil), where a GIL-bound process spends its time; without it "
+                             "every thread's samples, waits included (--idle)")
     parser.add_argument("--workers", default="1,2",
                         help="comma-separated: one drain of sanitel ingest per entry, with that "
                              "many processes in one MQTT shared subscription group "
@@ -467,7 +472,7 @@ def parse_args(argv: list[str] | None) -> Options:
         live_rate=args.live_rate,
         live_seconds=pick(args.live_seconds, 60.0, 15.0), scale_devices=args.scale_devices,
         alert_count=pick(args.alert_count, 2000, 300), phases=phases, profile=args.profile,
-        profile_format=args.profile_format,
+        profile_format=args.profile_format, profile_gil=args.profile_gil,
         workers=workers, sanitel_env=sanitel_extra,
         keep=args.keep, out=args.out, quick=quick, rounds=pick(args.rounds, 3, 1),
     )
