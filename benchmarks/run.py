@@ -435,7 +435,7 @@ def parse_args(argv: list[str] | None) -> Options:
                              "(default 1,2; live and scale use one)")
     parser.add_argument("--rounds", type=int,
                         help="drain rounds: a fresh backlog each, the consumers' order rotated; "
-                             "each row is its median round (default 3; --quick 1)")
+                             "each row is its median round (default 5; --quick 1)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         dest="sanitel_env",
                         help="extra environment for sanitel ingest, e.g. "
@@ -474,7 +474,7 @@ def parse_args(argv: list[str] | None) -> Options:
         alert_count=pick(args.alert_count, 2000, 300), phases=phases, profile=args.profile,
         profile_format=args.profile_format, profile_gil=args.profile_gil,
         workers=workers, sanitel_env=sanitel_extra,
-        keep=args.keep, out=args.out, quick=quick, rounds=pick(args.rounds, 3, 1),
+        keep=args.keep, out=args.out, quick=quick, rounds=pick(args.rounds, 5, 1),
     )
 
 
