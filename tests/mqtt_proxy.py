@@ -10,8 +10,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from sanitel.local_servers import free_port
-
 PUBLISH, PUBACK = 3, 4
 
 
@@ -47,12 +45,13 @@ class DelayingProxy:
     def __init__(self, host: str, port: int, delay_s: float) -> None:
         self.upstream = (host, port)
         self.delay_s = delay_s
-        self.host, self.port = "127.0.0.1", free_port()
+        self.host = "127.0.0.1"
         self.outstanding = 0
         self.max_outstanding = 0
         self.publishes = 0
         self._lock = threading.Lock()
-        self._server = socket.create_server((self.host, self.port))
+        self._server = socket.create_server((self.host, 0))
+        self.port: int = self._server.getsockname()[1]
         self._threads: list[threading.Thread] = []
         self._sockets: list[socket.socket] = [self._server]
 
