@@ -10,6 +10,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from ingest.paho_fastpath import _remaining_length
+
 PUBLISH, PUBACK = 3, 4
 
 
@@ -22,21 +24,12 @@ class PacketCutter:
 
     def feed(self, data: bytes) -> None:
         self._buf += data
-        while True:
-            length, mult, i = 0, 1, 1
-            while True:
-                if i >= len(self._buf):
-                    return
-                byte = self._buf[i]
-                length += (byte & 0x7F) * mult
-                mult *= 128
-                i += 1
-                if not byte & 0x80:
-                    break
-            if len(self._buf) < i + length:
+        while (header := _remaining_length(self._buf, 1, len(self._buf))) is not None:
+            length, start = header
+            if len(self._buf) < start + length:
                 return
             self._on_packet(self._buf[0])
-            self._buf = self._buf[i + length:]
+            self._buf = self._buf[start + length:]
 
 
 class DelayingProxy:
@@ -52,7 +45,6 @@ class DelayingProxy:
         self._lock = threading.Lock()
         self._server = socket.create_server((self.host, 0))
         self.port: int = self._server.getsockname()[1]
-        self._threads: list[threading.Thread] = []
         self._sockets: list[socket.socket] = [self._server]
 
     def __enter__(self) -> DelayingProxy:
@@ -63,10 +55,9 @@ class DelayingProxy:
         for sock in self._sockets:
             sock.close()
 
-    def _start(self, target: Callable[..., None], *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        thread.start()
-        self._threads.append(thread)
+    @staticmethod
+    def _start(target: Callable[..., None], *args: object) -> None:
+        threading.Thread(target=target, args=args, daemon=True).start()
 
     def _accept(self) -> None:
         while True:

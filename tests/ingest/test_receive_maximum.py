@@ -21,23 +21,16 @@ REJECTS = 80
 
 
 @pytest.fixture
-def broker_of(tmp_path: Path) -> Iterator[Callable[[str], Mosquitto]]:
-    started: list[Mosquitto] = []
-
-    def start(extra_conf: str) -> Mosquitto:
-        server = Mosquitto(tmp_path / f"mosquitto-{len(started)}", extra_conf=extra_conf)
-        server.__enter__()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.__exit__(None, None, None)
+def broker_allowing_3(tmp_path: Path) -> Iterator[Mosquitto]:
+    """mosquitto's CONNACK says Receive Maximum 3: its max_inflight_messages (the last wins)."""
+    with Mosquitto(tmp_path / "mosquitto", extra_conf="max_inflight_messages 3\n") as server:
+        yield server
 
 
-def dead_letters_through_slow_broker(
-    broker: Mosquitto, run_ingest: Callable[..., IngestProcess]
-) -> DelayingProxy:
+def test_no_more_unacknowledged_than_the_broker_allows(
+    broker_allowing_3: Mosquitto, run_ingest: Callable[..., IngestProcess]
+) -> None:
+    broker = broker_allowing_3
     with DelayingProxy(broker.host, broker.port, delay_s=0.05) as proxy:
         run_ingest(mqtt__host=proxy.host, mqtt__port=proxy.port)
         watcher = MqttTestClient(broker.host, broker.port)
@@ -51,15 +44,6 @@ def dead_letters_through_slow_broker(
         assert sorted(json.loads(p)["topic"] for _, p, _ in got) == [UNKNOWN] * REJECTS
         sender.close()
         watcher.close()
-        return proxy
-
-
-def test_no_more_unacknowledged_than_the_broker_allows(
-    broker_of: Callable[[str], Mosquitto], run_ingest: Callable[..., IngestProcess]
-) -> None:
-    # mosquitto's CONNACK says Receive Maximum 3 (its max_inflight_messages; the last wins)
-    proxy = dead_letters_through_slow_broker(broker_of("max_inflight_messages 3\n"),
-                                             run_ingest)
     assert proxy.publishes >= REJECTS
     assert 1 <= proxy.max_outstanding <= 3
 
