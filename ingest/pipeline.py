@@ -1,7 +1,7 @@
 """The pipeline: receive -> validate -> store, alert. The whole flow, top to bottom.
 
     MQTT (paho thread) --inbox--> validate --> batch --> Store --> InfluxDB | spool
-                                     |           ^           \--> ack to the broker
+                                     |           ^           +--> ack to the broker
                                      |           |
                                      +-> alerts -+-> MQTT `_alerts`, webhooks, Alertmanager
                                      +-> dead letters -> MQTT `_dlq`, `rejects` points

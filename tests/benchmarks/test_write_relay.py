@@ -123,12 +123,16 @@ def test_latencies_are_answer_time_less_each_readings_timestamp(
         body = f"odor,device_id=od-9 nh3_ppm=1.5,seq=9i {(sent_ms - 2000) // 1000}".encode()
         assert httpx.post(f"{relay.url}/write", params={"db": db, "precision": "s"},
                           content=body).status_code == 204
+        second_done_ms = time.time() * 1000
     writes = relay.writes(db)
     assert writes.readings == 6 == relay.readings(db)
     first, second = writes.latencies_ms[:5], writes.latencies_ms[5:]
     for i, latency in enumerate(first):
         assert 250 - i <= latency <= done_ms - sent_ms - i
-    assert len(second) == 1 and 2000 <= second[0] <= 2000 + (done_ms - sent_ms) + 1000
+    # whole seconds: the timestamp was cut by up to 999 ms, so the latency grows by as much;
+    # the answer came before second_done_ms, however long a loaded machine took to give it
+    assert len(second) == 1
+    assert 2000 + 250 <= second[0] <= 2000 + (second_done_ms - sent_ms) + 1000
 
 
 def test_reading_times_follow_the_precision_and_skip_lines_without_one() -> None:
