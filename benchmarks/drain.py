@@ -7,6 +7,8 @@ then run one after the other, back to back:
   paho311   stock paho subscriber, MQTT 3.1.1, counting only
   paho5     stock paho subscriber, MQTT 5, Sanitel's receive maximum, counting only
   broker    mosquitto_sub (C, MQTT 3.1.1): the broker's own limit
+  storage   Sanitel's own points for the backlog posted straight into InfluxDB, two
+            writes at a time (`benchmarks/storage_limit.py`): InfluxDB's own limit
   bridge    minimal Python bridge: paho 3.1.1 callback, json.loads, line protocol,
             200 ms batches, no validation
   nodered   Node-RED + node-red-contrib-influxdb (benchmarks/nodered), when npm is there
@@ -39,8 +41,11 @@ from benchmarks.contenders import create_session, drop_session
 from benchmarks.measure import ProcessMonitor, Stored, count_points, sum_field, watch_written
 from benchmarks.nodered import NodeRed, NodeRedUnavailable, install
 from benchmarks.procs import ROOT, EventReader, PhaseTimeout, contender_cmd
+from benchmarks.storage_limit import IN_FLIGHT
+from benchmarks.storage_limit import lines as storage_lines
 from benchmarks.traffic import MEASUREMENTS, TELEMETRY_FILTER, Encoder, Publisher, Traffic
 from benchmarks.write_relay import WriteRelay
+from devices.sites import Registry
 from sanitel.local_servers import free_port
 
 if TYPE_CHECKING:
@@ -48,7 +53,9 @@ if TYPE_CHECKING:
 
 MB = 1024 * 1024
 MQTT311, MQTT5 = 4, 5
-REFERENCES = ("paho311", "paho5", "broker", "bridge", "nodered")
+REFERENCES = ("paho311", "paho5", "broker", "storage", "bridge", "nodered")
+#: References that take no MQTT session.
+SESSIONLESS = ("storage",)
 SHARED_GROUP = "bench"
 
 
@@ -114,10 +121,13 @@ class Drain:
         self.round_index = 0
         self.databases: list[str] = []
         self.relay: WriteRelay | None = None
+        self._storage_lines: Path | None = None
 
-    def monitor(self, *pids: int) -> ProcessMonitor:
-        """CPU and RSS of a consumer, and when it connected to the broker."""
-        return ProcessMonitor(*pids, every_s=0.05, connects_to=self.bench.broker.port)
+    def monitor(self, *pids: int, connects_to: int | None = None) -> ProcessMonitor:
+        """CPU and RSS of a consumer, and when it connected to the broker (or to the port
+        `connects_to`)."""
+        return ProcessMonitor(*pids, every_s=0.05,
+                              connects_to=connects_to or self.bench.broker.port)
 
     def log(self, text: str) -> None:
         self.bench.console.log(text)
@@ -127,7 +137,7 @@ class Drain:
     def sessions(self) -> dict[str, tuple[list[str], list[str], int]]:
         """consumer key -> (client ids, topic filters, protocol)."""
         out: dict[str, tuple[list[str], list[str], int]] = {}
-        for key in self.wanted:
+        for key in (k for k in self.wanted if k not in SESSIONLESS):
             out[key] = ([f"bench-{key}"], [TELEMETRY_FILTER], MQTT5 if key == "paho5"
                         else MQTT311)
         for n in self.workers:
@@ -169,6 +179,8 @@ class Drain:
         for key in keys[shift:] + keys[:shift]:
             if key.startswith("sanitel"):
                 out[key] = self.drain_sanitel(int(key[7:]))
+            elif key in SESSIONLESS:
+                out[key] = getattr(self, f"drain_{key}")()
             else:
                 out[key] = getattr(self, f"drain_{key}")(sessions[key][0][0])
                 drop_session(bench.broker.host, bench.broker.port, sessions[key][0][0])
@@ -313,11 +325,29 @@ class Drain:
                                         stdout=out, stderr=subprocess.STDOUT)
         return self._storing(name, db, proc, expect=None, version=self.nodered.version())
 
+    def drain_storage(self) -> dict[str, Any]:
+        """Sanitel's points for this backlog, built once, posted straight into InfluxDB."""
+        name = f"storage limit: Sanitel's points, {IN_FLIGHT} writes in flight"
+        if self._storage_lines is None:
+            with self.bench.task("storage limit: Sanitel's lines for the backlog", None):
+                points = storage_lines(self.traffic, Registry.load(self.registry_yaml),
+                                       int(time.time() * 1000))
+                self._storage_lines = self.bench.tmp / "storage-limit.lp"
+                self._storage_lines.write_text("\n".join(points))
+        db = self._database("storage")
+        proc = self.bench.children.spawn(
+            [sys.executable, "-m", "benchmarks.storage_limit", "--influx", self.write_url,
+             "--database", db, "--lines", str(self._storage_lines)],
+            cwd=ROOT, stdout=subprocess.DEVNULL)
+        assert self.relay is not None
+        return self._storing(name, db, proc, expect=None, connects_to=self.relay.port)
+
     def _storing(self, name: str, db: str, proc: subprocess.Popen[bytes], expect: int | None,
-                 **extra: Any) -> dict[str, Any]:
+                 connects_to: int | None = None, **extra: Any) -> dict[str, Any]:
         bench, good = self.bench, self.traffic.good
         with bench.task(f"{name}: drains the backlog", good) as upd, \
-                Servers(bench).sampling() as srv, self.monitor(proc.pid) as mon:
+                Servers(bench).sampling() as srv, \
+                self.monitor(proc.pid, connects_to=connects_to) as mon:
             seen = self._watch(db, expect, upd)
             mon.sample_now()
         bench.children.stop(proc, 15)

@@ -168,9 +168,9 @@ async def drain(d: Drain, arrivals: list[Arrival]) -> None:
     writing = asyncio.create_task(pipeline.store.run())
     rx.inbox.extend(arrivals)
     batch_size = pipeline.settings.influx.batch_size
-    while rx.inbox:
-        pipeline._handle_slice(SLICE)
-        if len(pipeline.batch) >= batch_size or not rx.inbox:
+    while rx.inbox:  # a slice takes no more than the open batch has room for, as there
+        pipeline._handle_slice(max(1, min(SLICE, batch_size - pipeline._batch_points())))
+        if pipeline._batch_points() >= batch_size or not rx.inbox:
             await pipeline._flush()
         await asyncio.sleep(0)
     assert pipeline.alerts is not None

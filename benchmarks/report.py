@@ -24,7 +24,7 @@ TARGETS = {
     "alert_p99_ms": 200.0,
 }
 #: Row order of the drain table.
-ORDER = ("broker", "paho311", "paho5", "bridge", "nodered")
+ORDER = ("broker", "storage", "paho311", "paho5", "bridge", "nodered")
 LOWER_IS_BETTER = ("sanitel1_cpu_vs_nodered_x", "live_p99_ms", "scale_rss_mb", "alert_p99_ms")
 
 
@@ -40,11 +40,12 @@ def _per_round(row: dict[str, Any], other: dict[str, Any], key: str) -> list[flo
 
 
 def derive(results: dict[str, Any]) -> dict[str, Any]:
-    """Each Sanitel row as x Node-RED and x the broker limit; CPU against Node-RED. With
+    """Each Sanitel row as x Node-RED, x the broker limit and x the storage limit (Node-RED's
+    too); CPU against Node-RED. With
     several rounds, each ratio is the median of the rounds' ratios (each round compares
     consumers that drained the same backlog minutes apart), with its range."""
     drain = results.get("drain", {})
-    nodered, broker = drain.get("nodered"), drain.get("broker")
+    nodered, broker, storage = drain.get("nodered"), drain.get("broker"), drain.get("storage")
     out: dict[str, Any] = {}
     ranges: dict[str, list[float]] = {}
 
@@ -64,6 +65,9 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
                 _per_round(nodered, row, "connect_to_last_s"))
         if _rate(broker):
             put(f"{key}_vs_broker_x", _per_round(row, broker, "msgs_per_s"))
+    for key, row in drain.items():  # every storing consumer against InfluxDB's own limit
+        if (key == "nodered" or key.startswith("sanitel")) and _rate(row) and _rate(storage):
+            put(f"{key}_vs_storage_x", _per_round(row, storage, "msgs_per_s"))
     live = results.get("live")
     if live and live["latency_ms"]["p99"] is not None:
         out["live_p99_ms"] = live["latency_ms"]["p99"]
@@ -95,17 +99,18 @@ def table(results: dict[str, Any]) -> Table:
                   if isinstance(r, dict)), default=1)
     t.caption = ("s: first to last stored (a counting consumer: first to last message); "
                  "conn: from the consumer's TCP connection to the same end; 1st write: "
-                 "readings in the write that started s; x NR: against Node-RED; CPU s per "
-                 "100k readings")
+                 "readings in the write that started s; x NR: against Node-RED; x storage: against "
+                 "the storage limit; CPU s per 100k readings")
     if rounds > 1:
         t.caption += (f". Median of {rounds} rounds (msgs/s range in brackets); ratios are "
                       "the median of the rounds' ratios")
     for col in ("consumer", "msgs/s", "s", "s conn", "1st write", "points / good", "x NR",
-                "x NR conn", "x broker", "CPU s/100k", "mosquitto", "influxd", "RSS MB"):
+                "x NR conn", "x broker", "x storage", "CPU s/100k", "mosquitto", "influxd",
+                "RSS MB"):
         t.add_column(col, justify="left" if col == "consumer" else "right")
     for key, row in drain_rows(results.get("drain", {})):
         if row.get("error"):
-            t.add_row(f"{row['name']}: {row['error']}", *["-"] * 12)
+            t.add_row(f"{row['name']}: {row['error']}", *["-"] * 13)
             continue
         points = "-" if row.get("points") is None else (
             f"{row['points']:,} / {row['expected_points']:,}")
@@ -119,6 +124,7 @@ def table(results: dict[str, Any]) -> Table:
                   _num(derived.get(f"{key}_vs_nodered_x"), "{:.2f}x"),
                   _num(derived.get(f"{key}_from_connect_vs_nodered_x"), "{:.2f}x"),
                   _num(derived.get(f"{key}_vs_broker_x"), "{:.2f}x"),
+                  _num(derived.get(f"{key}_vs_storage_x"), "{:.2f}x"),
                   _num(row["cpu_s_per_100k"], "{:.2f}"),
                   _num(row["mosquitto_cpu_s_per_100k"], "{:.2f}"),
                   _num(row["influxd_cpu_s_per_100k"], "{:.2f}"), _num(row["peak_rss_mb"]))
@@ -178,6 +184,13 @@ def targets_text(results: dict[str, Any]) -> list[str]:
         if value is not None and span:
             lines.append(f"  {label} vs Node-RED from connection to last stored (the wait for "
                          f"the backlog; no target): {value}x, rounds {span[0]}-{span[1]}")
+    for key, label in (("nodered", "Node-RED"), ("sanitel1", "one sanitel ingest"),
+                       ("sanitel2", "two workers")):
+        value = derived.get("figures", {}).get(f"{key}_vs_storage_x")
+        span = derived.get("ranges", {}).get(f"{key}_vs_storage_x")
+        if value is not None and span:
+            lines.append(f"  {label} vs the storage limit (InfluxDB alone, same clock; no "
+                         f"target): {value}x, rounds {span[0]}-{span[1]}")
     return lines
 
 
@@ -230,8 +243,9 @@ def plot(results: dict[str, Any], samples: list[float], path: Path,
     fig, (bars, hist) = plt.subplots(1, 2, figsize=(13, 5))
     drain = results.get("drain", {})
     names, rates, colors = [], [], []
-    labels = {"broker": "mosquitto_sub\n(C)", "paho311": "paho 3.1.1\n(count)",
-              "paho5": "paho 5\n(count)", "bridge": "Python\nbridge", "nodered": "Node-RED"}
+    labels = {"broker": "mosquitto_sub\n(C)", "storage": "InfluxDB\nalone",
+              "paho311": "paho 3.1.1\n(count)", "paho5": "paho 5\n(count)",
+              "bridge": "Python\nbridge", "nodered": "Node-RED"}
     for key, row in drain_rows(drain):
         if row.get("msgs_per_s"):
             names.append(labels.get(key, f"Sanitel\nx{key[7:]}"))

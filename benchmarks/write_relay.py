@@ -94,6 +94,10 @@ class WriteRelay:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
     def __enter__(self) -> WriteRelay:
         self._thread.start()
         return self
