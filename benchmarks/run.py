@@ -9,7 +9,8 @@ simulated city (simulators.generate_city: thousands of devices of all four types
   drain    (benchmarks/drain.py) every consumer's persistent QoS 1 session is made first,
            every reading is published once while they are away, then each consumer
            drains the same backlog in turn, back to back: stock paho 3.1.1 and 5
-           (counting only), mosquitto_sub (the broker limit), a minimal Python bridge,
+           (counting only), mosquitto_sub (the broker limit), Sanitel's own points
+           posted straight into InfluxDB (the storage limit), a minimal Python bridge,
            Node-RED + node-red-contrib-influxdb (when npm is there), and `sanitel ingest`
            with each --workers count in one shared group. A storing consumer is timed
            from its first stored reading to its last (its writes pass a relay that notes
@@ -21,7 +22,7 @@ simulated city (simulators.generate_city: thousands of devices of all four types
   scale    Sanitel with a --scale-devices registry, one reading from each: peak RSS.
   alerts   tests/ingest/alerts/alert_latency.py (publish -> alert event), p50/p99.
 
-Prints a table (Sanitel as x Node-RED and x the broker limit), writes
+Prints a table (Sanitel as x Node-RED, x the broker limit and x the storage limit), writes
 benchmarks/results/<UTC>.json (+ latest.json) and a PNG (skipped without matplotlib).
 Every phase has a timeout; every process started is stopped, also on Ctrl-C.
 """
