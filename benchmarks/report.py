@@ -40,10 +40,10 @@ def _per_round(row: dict[str, Any], other: dict[str, Any], key: str) -> list[flo
 
 
 def derive(results: dict[str, Any]) -> dict[str, Any]:
-    """Each Sanitel row as x Node-RED, x the broker limit and x the storage limit (Node-RED's
-    too); CPU against Node-RED. With
-    several rounds, each ratio is the median of the rounds' ratios (each round compares
-    consumers that drained the same backlog minutes apart), with its range."""
+    """Each Sanitel row as x Node-RED, x the broker limit and x the storage limit (Node-RED
+    too); CPU against Node-RED. With several rounds, each ratio is the median of the
+    rounds' ratios (each round compares consumers that drained the same backlog minutes
+    apart), with its range."""
     drain = results.get("drain", {})
     nodered, broker, storage = drain.get("nodered"), drain.get("broker"), drain.get("storage")
     out: dict[str, Any] = {}

@@ -40,9 +40,8 @@ def lines(traffic: Traffic, registry: Registry, start_ms: int) -> list[str]:
     validator, encoder, out = Validator(registry), Encoder(), []
     for i, item in enumerate(traffic.items):
         sent = start_ms + i // 20
-        topic = item.topic
         try:
-            ok = validator.check(topic, encoder.encode(item, sent), sent)
+            ok = validator.check(item.topic, encoder.encode(item, sent), sent)
         except Rejected:
             continue
         if ok.kind == "telemetry":
