@@ -1,0 +1,40 @@
+"""The benchmark's ratios (`benchmarks/report.derive`): each is the median of the rounds'
+own ratios, round against the same round, with its range."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.report import derive
+
+
+def _row(rates: list[int], connect_s: list[float], cpu: list[float]) -> dict[str, Any]:
+    return {"msgs_per_s": sorted(rates)[(len(rates) - 1) // 2], "rounds_msgs_per_s": rates,
+            "connect_to_last_s": connect_s[0], "rounds_connect_to_last_s": connect_s,
+            "cpu_s_per_100k": cpu[0], "rounds_cpu_s_per_100k": cpu}
+
+
+def test_storing_consumers_against_the_storage_limit_round_by_round() -> None:
+    drain = {
+        "storage": _row([100_000, 50_000, 80_000], [0.5, 1.0, 0.6], [0.1, 0.1, 0.1]),
+        "nodered": _row([40_000, 40_000, 40_000], [2.0, 2.0, 2.0], [5.0, 5.0, 5.0]),
+        "sanitel1": _row([30_000, 45_000, 20_000], [1.5, 1.0, 2.0], [2.0, 2.5, 2.0]),
+    }
+    derived = derive({"drain": drain})
+    figures, ranges = derived["figures"], derived["ranges"]
+    # rounds: 30/100, 45/50, 20/80 -> 0.3, 0.9, 0.25: median 0.3
+    assert figures["sanitel1_vs_storage_x"] == 0.3
+    assert ranges["sanitel1_vs_storage_x"] == [0.25, 0.9]
+    # 40/100, 40/50, 40/80 -> 0.4, 0.8, 0.5
+    assert figures["nodered_vs_storage_x"] == 0.5
+    # the issue's ratio stays against Node-RED: 0.75, 1.125, 0.5 -> 0.75
+    assert figures["sanitel1_vs_nodered_x"] == 0.75
+    # from connection: Node-RED's time over Sanitel's, 2/1.5, 2/1, 2/2 -> 1.33
+    assert figures["sanitel1_from_connect_vs_nodered_x"] == 1.33
+
+
+def test_no_storage_row_no_storage_ratio() -> None:
+    drain = {"nodered": _row([40_000], [2.0], [5.0]), "sanitel1": _row([30_000], [1.5], [2.0])}
+    figures = derive({"drain": drain})["figures"]
+    assert not [key for key in figures if key.endswith("_vs_storage_x")]
+    assert figures["sanitel1_vs_nodered_x"] == 0.75
