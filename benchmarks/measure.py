@@ -25,14 +25,6 @@ class MeasureError(RuntimeError):
     """A measurement could not be taken; the message says which and why."""
 
 
-def percentile(values: Sequence[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[rank]
-
-
 @dataclass
 class Sample:
     t: float

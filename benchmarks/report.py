@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.measure import percentile
 from benchmarks.procs import ROOT
 
 #: Targets on these 2-core machines: issue 19 (throughput and cost against Node-RED, same
@@ -26,6 +26,15 @@ TARGETS = {
 #: Row order of the drain table.
 ORDER = ("broker", "storage", "paho311", "paho5", "bridge", "nodered")
 LOWER_IS_BETTER = ("sanitel1_cpu_vs_nodered_x", "live_p99_ms", "scale_rss_mb", "alert_p99_ms")
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """The nearest-rank `p`th percentile of `values` (None without values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[rank]
 
 
 def _rate(row: dict[str, Any] | None) -> float | None:

@@ -60,12 +60,7 @@ from rich.progress import (
 from benchmarks import report
 from benchmarks.contenders import drop_session
 from benchmarks.drain import REFERENCES, SHARED_GROUP, Drain
-from benchmarks.measure import (
-    ProcessMonitor,
-    count_points,
-    percentile,
-    wait_count,
-)
+from benchmarks.measure import ProcessMonitor, count_points, wait_count
 from benchmarks.procs import (
     ROOT,
     Children,
@@ -304,7 +299,7 @@ class Bench:
             "seconds": round(publish_s, 3), "msgs_per_s": round(sent / publish_s),
             "target_rate": opts.live_rate, "points": stored, "expected_points": good,
             "reading_lines_written": written.readings, "writes": len(written.answered),
-            "latency_ms": {f"p{p}": _round(percentile(lat, p)) for p in (50, 90, 99)}
+            "latency_ms": {f"p{p}": _round(report.percentile(lat, p)) for p in (50, 90, 99)}
             | {"max": _round(max(lat) if lat else None), "mean": _round(sum(lat) / len(lat)
                                                                        if lat else None)},
             "latency_samples_ms": [round(x, 1) for x in lat],
