@@ -41,7 +41,7 @@ from benchmarks.contenders import create_session, drop_session
 from benchmarks.measure import ProcessMonitor, Stored, count_points, sum_field, watch_written
 from benchmarks.nodered import NodeRed, NodeRedUnavailable, install
 from benchmarks.procs import ROOT, EventReader, PhaseTimeout, contender_cmd
-from benchmarks.storage_limit import IN_FLIGHT
+from benchmarks.storage_limit import BATCH, IN_FLIGHT
 from benchmarks.storage_limit import lines as storage_lines
 from benchmarks.traffic import MEASUREMENTS, TELEMETRY_FILTER, Encoder, Publisher, Traffic
 from benchmarks.write_relay import WriteRelay
@@ -335,9 +335,11 @@ class Drain:
                 self._storage_lines = self.bench.tmp / "storage-limit.lp"
                 self._storage_lines.write_text("\n".join(points))
         db = self._database("storage")
+        # Sanitel's batch size, also when `--set SANITEL_INFLUX__BATCH_SIZE=N` changes it
+        batch = self.bench.opts.sanitel_env.get("SANITEL_INFLUX__BATCH_SIZE", str(BATCH))
         proc = self.bench.children.spawn(
             [sys.executable, "-m", "benchmarks.storage_limit", "--influx", self.write_url,
-             "--database", db, "--lines", str(self._storage_lines)],
+             "--database", db, "--lines", str(self._storage_lines), "--batch", batch],
             cwd=ROOT, stdout=subprocess.DEVNULL)
         assert self.relay is not None
         return self._storing(name, db, proc, expect=None, connects_to=self.relay.port)

@@ -28,10 +28,13 @@ from benchmarks.traffic import Encoder, Traffic
 from devices.sites import Registry
 from ingest.lineproto import reading_line
 from ingest.rejects import Rejected
+from ingest.settings import InfluxSettings
+from ingest.store_stage import WRITES_IN_FLIGHT
 from ingest.validation import Validator
 
-#: Sanitel's defaults (`influx.batch_size`, `pipeline.max_pending_batches` in flight).
-BATCH, IN_FLIGHT = 5_000, 2
+#: As Sanitel writes: `influx.batch_size`'s default points a write, and the store's
+#: writes in flight.
+BATCH, IN_FLIGHT = InfluxSettings().batch_size, WRITES_IN_FLIGHT
 
 
 def lines(traffic: Traffic, registry: Registry, start_ms: int) -> list[str]:
