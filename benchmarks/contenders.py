@@ -49,7 +49,7 @@ class SessionError(RuntimeError):
     """A persistent session could not be made; the message names the client id."""
 
 
-def _say(**event: Any) -> None:
+def say(**event: Any) -> None:
     sys.stdout.write(json.dumps(event) + "\n")
     sys.stdout.flush()
 
@@ -111,7 +111,7 @@ def drop_session(host: str, port: int, client_id: str) -> None:
 
 
 def _on_connect(client: paho.Client, userdata: Any, flags: Any, reason: Any, p: Any) -> None:
-    _say(event="connected", t=time.time(), session_present=bool(flags.session_present))
+    say(event="connected", t=time.time(), session_present=bool(flags.session_present))
 
 
 def _connect(client: paho.Client, host: str, port: int, receive_maximum: int | None) -> None:
@@ -135,9 +135,9 @@ def counting(host: str, port: int, client_id: str, expect: int, protocol: int,
         nonlocal count
         count += 1
         if count == 1:
-            _say(event="first", t=time.time())
+            say(event="first", t=time.time())
         if count == expect:
-            _say(event="done", t=time.time(), count=count)
+            say(event="done", t=time.time(), count=count)
             done.set()
 
     client = _client(client_id, protocol)
@@ -237,7 +237,7 @@ def _run_until(client: paho.Client, done: threading.Event, figures: Any) -> None
     done.wait()
     client.disconnect()
     client.loop_stop()
-    _say(event="stopped", t=time.time(), **figures())
+    say(event="stopped", t=time.time(), **figures())
 
 
 def main(argv: list[str] | None = None) -> None:

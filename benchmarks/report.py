@@ -187,20 +187,23 @@ def targets_text(results: dict[str, Any]) -> list[str]:
         span = derived.get("ranges", {}).get(key)
         across = f", rounds {span[0]}-{span[1]}" if span and span[0] != span[1] else ""
         lines.append(f"  {label}: {value} (target {bound.format(TARGETS[key])}{across}) {mark}")
-    for key, label in (("sanitel1", "one sanitel ingest"), ("sanitel2", "two workers")):
-        value = derived.get("figures", {}).get(f"{key}_from_connect_vs_nodered_x")
-        span = derived.get("ranges", {}).get(f"{key}_from_connect_vs_nodered_x")
+    untargeted = [  # figures shown beside the targets: (figure, what it compares)
+        *((f"{key}_from_connect_vs_nodered_x", f"{label} vs Node-RED from connection to last "
+           "stored (the wait for the backlog; no target)") for key, label in WHO[1:]),
+        *((f"{key}_vs_storage_x", f"{label} vs the storage limit (InfluxDB alone, same "
+           "clock; no target)") for key, label in WHO),
+    ]
+    for key, text in untargeted:
+        value = derived.get("figures", {}).get(key)
+        span = derived.get("ranges", {}).get(key)
         if value is not None and span:
-            lines.append(f"  {label} vs Node-RED from connection to last stored (the wait for "
-                         f"the backlog; no target): {value}x, rounds {span[0]}-{span[1]}")
-    for key, label in (("nodered", "Node-RED"), ("sanitel1", "one sanitel ingest"),
-                       ("sanitel2", "two workers")):
-        value = derived.get("figures", {}).get(f"{key}_vs_storage_x")
-        span = derived.get("ranges", {}).get(f"{key}_vs_storage_x")
-        if value is not None and span:
-            lines.append(f"  {label} vs the storage limit (InfluxDB alone, same clock; no "
-                         f"target): {value}x, rounds {span[0]}-{span[1]}")
+            lines.append(f"  {text}: {value}x, rounds {span[0]}-{span[1]}")
     return lines
+
+
+#: The storing consumers named in the summary lines, Node-RED first.
+WHO = (("nodered", "Node-RED"), ("sanitel1", "one sanitel ingest"),
+       ("sanitel2", "two workers"))
 
 
 def finish(results: dict[str, Any], out: Path, console: Console) -> None:

@@ -18,12 +18,11 @@ Prints JSON lines: `{"event": "connected", "t"}` just before the first request, 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks.contenders import say
 from benchmarks.traffic import Encoder, Traffic
 from devices.sites import Registry
 from ingest.lineproto import reading_line
@@ -52,11 +51,6 @@ def lines(traffic: Traffic, registry: Registry, start_ms: int) -> list[str]:
     return out
 
 
-def _say(**event: object) -> None:
-    sys.stdout.write(json.dumps(event) + "\n")
-    sys.stdout.flush()
-
-
 def write_all(influx: str, database: str, bodies: list[bytes], in_flight: int) -> int:
     """Post every body, `in_flight` at a time; the number of writes InfluxDB refused."""
     import httpx
@@ -68,7 +62,7 @@ def write_all(influx: str, database: str, bodies: list[bytes], in_flight: int) -
                                  params={"db": database, "precision": "ms"})
             return response.status_code == 204
 
-        _say(event="connected", t=time.time())
+        say(event="connected", t=time.time())
         with ThreadPoolExecutor(in_flight) as pool:
             return sum(not ok for ok in pool.map(post, bodies))
 
@@ -87,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     points = args.lines.read_bytes().split(b"\n")
     bodies = [b"\n".join(points[i:i + args.batch]) for i in range(0, len(points), args.batch)]
     errors = write_all(args.influx, args.database, bodies, args.in_flight)
-    _say(event="done", t=time.time(), writes=len(bodies), errors=errors)
+    say(event="done", t=time.time(), writes=len(bodies), errors=errors)
 
 
 if __name__ == "__main__":
