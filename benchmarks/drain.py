@@ -102,9 +102,22 @@ def row(name: str, n: int, window: Window, mon: ProcessMonitor, servers: Servers
         "cpu_s": round(cpu(mon), 2), "cpu_s_per_100k": round(cpu(mon) * per_100k, 2),
         "mosquitto_cpu_s_per_100k": round(cpu(servers.mosquitto) * per_100k, 2),
         "influxd_cpu_s_per_100k": round(cpu(servers.influxd) * per_100k, 2),
+        "cpu_floor_s": round(cpu_floor(cpu(mon) + cpu(servers.mosquitto) + cpu(servers.influxd),
+                                       window.t0 - work_t0), 3),
         "peak_rss_mb": round(mon.peak_rss_between(window.t0, window.t1) / MB, 1),
         "load_avg_1m": round(os.getloadavg()[0], 2), **extra,
     }
+
+
+def cpu_floor(busy_s: float, before_s: float, cores: int | None = None) -> float:
+    """The shortest window this much CPU fits in: `busy_s` CPU seconds (the consumer,
+    mosquitto and influxd, from the connection to the window's end) on the machine's cores,
+    less what those cores could have done in the `before_s` seconds before the window
+    opened. A consumer that waited on nothing would take this long; one whose window is
+    longer spent the difference waiting. Not counted: the harness's own threads (the
+    relay), so the true floor is, if anything, higher."""
+    cores = cores or os.cpu_count() or 1
+    return max(0.0, busy_s / cores - max(0.0, before_s))
 
 
 class Drain:
@@ -424,6 +437,8 @@ def median_rows(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, 
         out[key] = {**chosen, "rounds_msgs_per_s": [x["msgs_per_s"] for x in rows],
                     "rounds_connect_to_last_s": [x["connect_to_last_s"] for x in rows],
                     "rounds_cpu_s_per_100k": [x["cpu_s_per_100k"] for x in rows],
+                    "rounds_seconds": [x["seconds"] for x in rows],
+                    "rounds_cpu_floor_s": [x.get("cpu_floor_s") for x in rows],
                     "rounds_load_avg_1m": [x["load_avg_1m"] for x in rows]}
     return out
 

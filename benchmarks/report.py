@@ -41,10 +41,13 @@ def _rate(row: dict[str, Any] | None) -> float | None:
     return row.get("msgs_per_s") if row and not row.get("error") else None
 
 
-def _per_round(row: dict[str, Any], other: dict[str, Any], key: str) -> list[float]:
-    """`row[key] / other[key]` round by round (rounds of the same run, same backlog)."""
-    mine = row.get(f"rounds_{key}") or [row[key]]
-    theirs = other.get(f"rounds_{key}") or [other[key]]
+def _per_round(row: dict[str, Any], other: dict[str, Any], key: str,
+               other_key: str | None = None) -> list[float]:
+    """`row[key] / other[other_key or key]` round by round (rounds of the same run, same
+    backlog)."""
+    other_key = other_key or key
+    mine = row.get(f"rounds_{key}") or [row.get(key)]
+    theirs = other.get(f"rounds_{other_key}") or [other.get(other_key)]
     return [a / b for a, b in zip(mine, theirs, strict=False) if a and b]
 
 
@@ -72,6 +75,10 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
             # from connection to last stored: the time a user waits for the backlog
             put(f"{key}_from_connect_vs_nodered_x",
                 _per_round(nodered, row, "connect_to_last_s"))
+            # the most this round's CPU allows: Node-RED's window over the least time
+            # the CPU used (Sanitel, mosquitto, influxd) fits in on the machine's cores
+            put(f"{key}_cpu_allows_vs_nodered_x",
+                _per_round(nodered, row, "seconds", "cpu_floor_s"))
         if _rate(broker):
             put(f"{key}_vs_broker_x", _per_round(row, broker, "msgs_per_s"))
     for key, row in drain.items():  # every storing consumer against InfluxDB's own limit
@@ -109,17 +116,19 @@ def table(results: dict[str, Any]) -> Table:
     t.caption = ("s: first to last stored (a counting consumer: first to last message); "
                  "conn: from the consumer's TCP connection to the same end; 1st write: "
                  "readings in the write that started s; x NR: against Node-RED; x storage: against "
-                 "the storage limit; CPU s per 100k readings")
+                 "the storage limit; CPU s per 100k readings; CPU floor: the least time the CPU of "
+                 "the consumer, mosquitto and influxd fits in on the cores, after its first "
+                 "stored")
     if rounds > 1:
         t.caption += (f". Median of {rounds} rounds (msgs/s range in brackets); ratios are "
                       "the median of the rounds' ratios")
     for col in ("consumer", "msgs/s", "s", "s conn", "1st write", "points / good", "x NR",
                 "x NR conn", "x broker", "x storage", "CPU s/100k", "mosquitto", "influxd",
-                "RSS MB"):
+                "CPU floor s", "RSS MB"):
         t.add_column(col, justify="left" if col == "consumer" else "right")
     for key, row in drain_rows(results.get("drain", {})):
         if row.get("error"):
-            t.add_row(f"{row['name']}: {row['error']}", *["-"] * 13)
+            t.add_row(f"{row['name']}: {row['error']}", *["-"] * 14)
             continue
         points = "-" if row.get("points") is None else (
             f"{row['points']:,} / {row['expected_points']:,}")
@@ -136,7 +145,8 @@ def table(results: dict[str, Any]) -> Table:
                   _num(derived.get(f"{key}_vs_storage_x"), "{:.2f}x"),
                   _num(row["cpu_s_per_100k"], "{:.2f}"),
                   _num(row["mosquitto_cpu_s_per_100k"], "{:.2f}"),
-                  _num(row["influxd_cpu_s_per_100k"], "{:.2f}"), _num(row["peak_rss_mb"]))
+                  _num(row["influxd_cpu_s_per_100k"], "{:.2f}"),
+                  _num(row.get("cpu_floor_s"), "{:.2f}"), _num(row["peak_rss_mb"]))
     return t
 
 
@@ -192,6 +202,9 @@ def targets_text(results: dict[str, Any]) -> list[str]:
            "stored (the wait for the backlog; no target)") for key, label in WHO[1:]),
         *((f"{key}_vs_storage_x", f"{label} vs the storage limit (InfluxDB alone, same "
            "clock; no target)") for key, label in WHO),
+        *((f"{key}_cpu_allows_vs_nodered_x", f"{label}: the most its CPU allows vs Node-RED "
+           "(Node-RED's s over the CPU floor: the consumer's, mosquitto's and influxd's CPU "
+           "on the cores)") for key, label in WHO[1:]),
     ]
     for key, text in untargeted:
         value = derived.get("figures", {}).get(key)

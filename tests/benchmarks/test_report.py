@@ -38,3 +38,22 @@ def test_no_storage_row_no_storage_ratio() -> None:
     figures = derive({"drain": drain})["figures"]
     assert not [key for key in figures if key.endswith("_vs_storage_x")]
     assert figures["sanitel1_vs_nodered_x"] == 0.75
+
+
+def test_the_most_the_cpu_allows_is_node_reds_window_over_the_cpu_floor() -> None:
+    nodered = {**_row([40_000, 40_000, 40_000], [2.0, 2.0, 2.0], [5.0, 5.0, 5.0]),
+               "seconds": 1.2, "rounds_seconds": [1.2, 1.0, 1.2]}
+    sanitel = {**_row([30_000, 35_000, 40_000], [1.5, 1.4, 1.2], [2.0, 2.0, 2.0]),
+               "cpu_floor_s": 1.5, "rounds_cpu_floor_s": [1.5, 0.8, 1.2]}
+    derived = derive({"drain": {"nodered": nodered, "sanitel2": sanitel}})
+    # round by round, Node-RED's window over Sanitel's floor: 1.2/1.5, 1.0/0.8, 1.2/1.2
+    assert derived["figures"]["sanitel2_cpu_allows_vs_nodered_x"] == 1.0  # the median
+    assert derived["ranges"]["sanitel2_cpu_allows_vs_nodered_x"] == [0.8, 1.25]
+
+
+def test_result_files_from_before_the_floor_get_no_such_ratio() -> None:
+    drain = {"nodered": {**_row([40_000], [2.0], [5.0]), "seconds": 1.2},
+             "sanitel1": _row([30_000], [1.5], [2.0])}
+    figures = derive({"drain": drain})["figures"]
+    assert "sanitel1_cpu_allows_vs_nodered_x" not in figures
+    assert figures["sanitel1_vs_nodered_x"] == 0.75
