@@ -41,6 +41,7 @@ from benchmarks.contenders import create_session, drop_session
 from benchmarks.measure import ProcessMonitor, Stored, count_points, sum_field, watch_written
 from benchmarks.nodered import NodeRed, NodeRedUnavailable, install
 from benchmarks.procs import ROOT, EventReader, PhaseTimeout, contender_cmd
+from benchmarks.report import cpu_floor
 from benchmarks.storage_limit import BATCH, IN_FLIGHT
 from benchmarks.storage_limit import lines as storage_lines
 from benchmarks.traffic import MEASUREMENTS, TELEMETRY_FILTER, Encoder, Publisher, Traffic
@@ -107,17 +108,6 @@ def row(name: str, n: int, window: Window, mon: ProcessMonitor, servers: Servers
         "peak_rss_mb": round(mon.peak_rss_between(window.t0, window.t1) / MB, 1),
         "load_avg_1m": round(os.getloadavg()[0], 2), **extra,
     }
-
-
-def cpu_floor(busy_s: float, before_s: float, cores: int | None = None) -> float:
-    """The shortest window this much CPU fits in: `busy_s` CPU seconds (the consumer,
-    mosquitto and influxd, from the connection to the window's end) on the machine's cores,
-    less what those cores could have done in the `before_s` seconds before the window
-    opened. A consumer that waited on nothing would take this long; one whose window is
-    longer spent the difference waiting. Not counted: the harness's own threads (the
-    relay), so the true floor is, if anything, higher."""
-    cores = cores or os.cpu_count() or 1
-    return max(0.0, busy_s / cores - max(0.0, before_s))
 
 
 class Drain:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,17 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     ordered = sorted(values)
     rank = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[rank]
+
+
+def cpu_floor(busy_s: float, before_s: float, cores: int | None = None) -> float:
+    """The shortest window this much CPU fits in: `busy_s` CPU seconds (the consumer,
+    mosquitto and influxd, from the connection to the window's end) on the machine's cores,
+    less what those cores could have done in the `before_s` seconds before the window
+    opened. A consumer that waited on nothing would take this long; one whose window is
+    longer spent the difference waiting. Not counted: the harness's own threads (the
+    relay), so the true floor is, if anything, higher."""
+    cores = cores or os.cpu_count() or 1
+    return max(0.0, busy_s / cores - max(0.0, before_s))
 
 
 def _rate(row: dict[str, Any] | None) -> float | None:

@@ -1,4 +1,4 @@
-"""The CPU floor of a drain (`benchmarks/drain.cpu_floor`): the least time the CPU that
+"""The CPU floor of a drain (`benchmarks/report.cpu_floor`): the least time the CPU that
 the consumer, mosquitto and influxd used can fit in on the machine's cores, counted from
 the consumer's first stored reading."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.drain import cpu_floor
+from benchmarks.report import cpu_floor
 
 
 def test_cpu_seconds_spread_over_the_cores() -> None:
