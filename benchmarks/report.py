@@ -42,9 +42,10 @@ def cpu_floor(busy_s: float, before_s: float, cores: int | None = None) -> float
     """The shortest window this much CPU fits in: `busy_s` CPU seconds (the consumer,
     mosquitto and influxd, from the connection to the window's end) on the machine's cores,
     less what those cores could have done in the `before_s` seconds before the window
-    opened. A consumer that waited on nothing would take this long; one whose window is
-    longer spent the difference waiting. Not counted: the harness's own threads (the
-    relay), so the true floor is, if anything, higher."""
+    opened. The work left after the first stored reading cannot fit in less: a window
+    longer than this was partly waiting (or, for one process, held to one core by the
+    GIL). Not counted: the harness's own threads (the relay), so the true floor is, if
+    anything, higher."""
     cores = cores or os.cpu_count() or 1
     return max(0.0, busy_s / cores - max(0.0, before_s))
 
