@@ -92,19 +92,17 @@ def row(name: str, n: int, window: Window, mon: ProcessMonitor, servers: Servers
     per_100k = 100_000 / n
     work_t0 = min(mon.connected_at or window.t0, window.t0)
 
-    def cpu(m: ProcessMonitor) -> float:
-        return m.cpu_between(work_t0, window.t1)
-
+    own, broker, influxd = (m.cpu_between(work_t0, window.t1)
+                            for m in (mon, servers.mosquitto, servers.influxd))
     return {
         "name": name, "messages": n, "seconds": round(seconds, 3),
         "msgs_per_s": round(n / seconds),
         "connect_to_last_s": round(window.t1 - work_t0, 3), "points": window.points,
         "expected_points": window.expected,
-        "cpu_s": round(cpu(mon), 2), "cpu_s_per_100k": round(cpu(mon) * per_100k, 2),
-        "mosquitto_cpu_s_per_100k": round(cpu(servers.mosquitto) * per_100k, 2),
-        "influxd_cpu_s_per_100k": round(cpu(servers.influxd) * per_100k, 2),
-        "cpu_floor_s": round(cpu_floor(cpu(mon) + cpu(servers.mosquitto) + cpu(servers.influxd),
-                                       window.t0 - work_t0), 3),
+        "cpu_s": round(own, 2), "cpu_s_per_100k": round(own * per_100k, 2),
+        "mosquitto_cpu_s_per_100k": round(broker * per_100k, 2),
+        "influxd_cpu_s_per_100k": round(influxd * per_100k, 2),
+        "cpu_floor_s": round(cpu_floor(own + broker + influxd, window.t0 - work_t0), 3),
         "peak_rss_mb": round(mon.peak_rss_between(window.t0, window.t1) / MB, 1),
         "load_avg_1m": round(os.getloadavg()[0], 2), **extra,
     }
