@@ -31,8 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.contenders import create_session
-from benchmarks.traffic import TELEMETRY_FILTER, Encoder, Publisher, city_registry, city_traffic
+from benchmarks.traffic import (
+    TELEMETRY_FILTER,
+    BacklogNotQueued,
+    city_registry,
+    city_traffic,
+    publish_backlog,
+)
 from devices.sites import Registry
+from ingest.pipeline import SLICE
 from ingest.receiver import MqttReceiver
 from ingest.settings import MqttSettings
 from sanitel.local_servers import Mosquitto
@@ -52,7 +59,7 @@ async def drain_sanitel(broker: Mosquitto, client_id: str, n: int) -> Figures:
         while got < n:
             await receiver.wait(1.0)
             inbox, taken = receiver.inbox, []
-            for _ in range(min(2_000, len(inbox))):
+            for _ in range(min(SLICE, len(inbox))):
                 taken.append(inbox.popleft())
             if taken and not got:
                 first = time.perf_counter()
@@ -117,15 +124,10 @@ def main(argv: list[str] | None = None) -> None:
                     client_id = f"clients-{name}"
                     create_session(broker.host, broker.port, client_id, [TELEMETRY_FILTER],
                                    protocol=5)
-                    publisher = Publisher(broker.host, broker.port)
                     try:
-                        sent = publisher.send(items, Encoder(),
-                                              deadline=time.monotonic() + 300)
-                        if not publisher.wait_acked(sent, 60):
-                            raise SystemExit(f"the broker acknowledged {publisher.acked} of "
-                                             f"{sent} readings")
-                    finally:
-                        publisher.close()
+                        sent = publish_backlog(broker.host, broker.port, items)
+                    except BacklogNotQueued as exc:
+                        raise SystemExit(str(exc)) from None
                     span, from_connect, cpu = asyncio.run(drain(broker, client_id, sent))
                     print(f"round {round_no} {name:8} {sent / span:>9,.0f} msg/s first->last "
                           f"({span:.2f} s; {from_connect:.2f} s from connect), "

@@ -250,3 +250,24 @@ class Publisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class BacklogNotQueued(RuntimeError):
+    """The broker did not acknowledge every reading of a backlog in time."""
+
+
+def publish_backlog(host: str, port: int, items: Iterable[Item], *,
+                    progress: Callable[[int], None] | None = None) -> int:
+    """Publish every item once, as fast as the broker takes them (at most 300 s), and wait
+    up to 60 s for all its PUBACKs: the backlog then waits, queued, for each consumer's
+    session. Returns how many were sent; `BacklogNotQueued` if some were not acknowledged."""
+    publisher = Publisher(host, port)
+    try:
+        sent = publisher.send(items, Encoder(), progress=progress,
+                              deadline=time.monotonic() + 300)
+        if not publisher.wait_acked(sent, 60):
+            raise BacklogNotQueued(f"the broker acknowledged {publisher.acked} of {sent} "
+                                   "readings")
+    finally:
+        publisher.close()
+    return sent
