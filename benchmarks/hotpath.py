@@ -6,15 +6,16 @@ Builds the simulated city and backlog of `benchmarks.run` (`benchmarks.traffic`:
 bad, 0.5 % duplicates, every device type, toilet terminals included; alerts on with the
 shipped rules) and pushes the messages through the production code of a drain: the
 pipeline's `_handle_slice` (validation, alert engine with its site watches and a real
-SQLite incident store in a temp dir, line protocol, dead letters), its `_flush` and the
-`Store` writing each batch through the rollups' `TrackedWriter` (`DirtyHours.note`). The
-MQTT edge is a loopback (dead letters and alert events collected, acks counted) and the
-InfluxDB writer keeps the bodies: no network, no second thread.
+SQLite incident store in a temp dir, line protocol, the rollup hours, dead letters), its
+`_flush` and the `Store` (`Pipeline.open_store`, noting each batch's hours in the rollups'
+`DirtyHours` before its acknowledgement). The MQTT edge is a loopback (dead letters and
+alert events collected, acks counted) and the InfluxDB writer keeps the bodies: no
+network, no second thread.
 
 The same messages then go through each stage alone, on fresh state: `Validator.check`,
-`AlertEngine.on_reading` (of the accepted readings), `reading_line`, `DirtyHours.note`
-(of the bodies the drain wrote). "the rest" is the drain less those stages: the
-pipeline's own per-message work, batches, the store, the event loop.
+`AlertEngine.on_reading` (of the accepted readings) and `reading_line`. "the rest" is the
+drain less those stages: the pipeline's own per-message work (the rollup hours among
+it), batches, the store, the event loop.
 
 Wall clock: microseconds per message (noisy on a shared machine). `--callgrind` runs
 itself under valgrind (callgrind; collection only inside the measured loops, each loop
@@ -57,15 +58,14 @@ from ingest.lineproto import reading_line
 from ingest.pipeline import SLICE, Pipeline
 from ingest.receiver import Arrival
 from ingest.rejects import Rejected
-from ingest.rollup_task import DirtyHours, RollupTask
+from ingest.rollup_task import RollupTask
 from ingest.settings import Settings
 from ingest.spool import Spool
-from ingest.store_stage import Store
 from ingest.validation import Validator
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_ALERTS = ROOT / "config" / "alerts.yaml"  # as benchmarks/run.py
-STAGES = ("validation", "alerts", "line protocol", "rollup note")
+STAGES = ("validation", "alerts", "line protocol")
 T = TypeVar("T")
 
 
@@ -150,14 +150,10 @@ def drain_setup(tmp: Path, registry: Registry) -> Drain:
     s = settings_in(tmp)
     pipeline = Pipeline(s, registry, engine_in(tmp, registry, s))
     rx, kept = Loopback(), KeptBodies()
-    rollups = pipeline.rollups = RollupTask(s)
+    pipeline.rollups = RollupTask(s)
     pipeline.rx = rx  # type: ignore[assignment]
     pipeline.dlq = DeadLetters(rx.publish)
-    pipeline.store = Store(
-        rollups.tracking(kept), Spool(s.spool_dir, s.spool.max_bytes), s.spool, pipeline._ack,
-        pipeline._storage_rejected, s.pipeline.max_pending_batches, pipeline._batch_stored,
-        max_points=s.influx.batch_size, max_bytes=s.influx.max_body_bytes,
-    )
+    pipeline.store = pipeline.open_store(kept, Spool(s.spool_dir, s.spool.max_bytes))
     return Drain(pipeline, rx, kept)
 
 
@@ -205,11 +201,6 @@ def alert_all(engine: AlertEngine, accepted: list[Good]) -> int:
 
 def lines_all(accepted: list[Good]) -> int:
     return sum(len(reading_line(device, reading, ts)) for device, reading, ts, _ in accepted)
-
-
-def note_all(dirty: DirtyHours, bodies: list[bytes]) -> None:
-    for body in bodies:
-        dirty.note(body)
 
 
 # -- measuring ----------------------------------------------------------------------------
@@ -280,8 +271,6 @@ def run_all(opts: argparse.Namespace) -> Regions:
             regions.run("alerts", partial(alert_all, engine, accepted))
             regions.run("line protocol", partial(lines_all, accepted))
             good += len(accepted)
-        dirty = DirtyHours(state / "rollup-hours.json")
-        regions.run("rollup note", partial(note_all, dirty, d.kept.bodies))
         engine.close()
         assert d.pipeline.alerts is not None
         d.pipeline.alerts.close()

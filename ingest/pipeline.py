@@ -23,11 +23,12 @@ from devices.sites import Device, Registry
 from ingest.alert_delivery import AlertConfirmations, open_alertmanager, open_webhooks
 from ingest.alerts.acks import ack_filters, is_ack_topic, parse_ack, refusal
 from ingest.deadletter import DeadLetters
-from ingest.influx_writer import open_writer
+from ingest.influx_writer import InfluxWriter, open_writer
 from ingest.lineproto import reading_line, site_points, status_line
 from ingest.receiver import Arrival, MqttReceiver
 from ingest.rejects import Rejected, RejectReason
 from ingest.rollup_task import RollupTask
+from ingest.rollups import HOUR_MS
 from ingest.settings import Settings
 from ingest.spool import Spool
 from ingest.stats import PipelineStats
@@ -89,11 +90,10 @@ class Pipeline:
         mqtt = s.mqtt if self._stores else s.mqtt.model_copy(update={"shared_group": None})
         acks = ack_filters(s.access.enabled)
         receiver = MqttReceiver(mqtt, acks, [TELEMETRY_FILTER, STATUS_FILTER])
-        # The hours each write touched are rolled up again (SPEC section 9).
+        # The hours each batch touched are rolled up again (SPEC section 9).
         self.rollups = RollupTask(s) if self._stores and s.retention.rollups else None
-        tracked = self.rollups.tracking if self.rollups else lambda writer: writer
         async with (
-            tracked(open_writer(s.influx)) as writer,
+            open_writer(s.influx) as writer,
             receiver as rx,
             open_webhooks(s, self.alerts) as hooks,
             open_alertmanager(s, self.alerts, lambda: self.registry) as alertmanager,
@@ -101,11 +101,7 @@ class Pipeline:
             self.rx, self.webhooks, self.alertmanager = rx, hooks, alertmanager
             self.dlq = DeadLetters(lambda topic, payload: rx.publish(topic, payload),
                                    s.pipeline.instance)
-            self.store = Store(
-                writer, spool, s.spool, self._ack, self._storage_rejected,
-                s.pipeline.max_pending_batches, self._batch_stored,
-                max_points=s.influx.batch_size, max_bytes=s.influx.max_body_bytes,
-            )
+            self.store = self.open_store(writer, spool)
             async with asyncio.TaskGroup() as tasks:
                 writing = tasks.create_task(self.store.run())
                 ticking = tasks.create_task(self._tick())
@@ -121,6 +117,16 @@ class Pipeline:
                 await self._drain(writing, ticking)
                 for task in background:
                     task.cancel()
+
+    def open_store(self, writer: InfluxWriter, spool: Spool) -> Store:
+        """The store stage, acknowledging through us and noting hours for the rollups."""
+        s = self.settings
+        return Store(
+            writer, spool, s.spool, self._ack, self._storage_rejected,
+            s.pipeline.max_pending_batches, self._batch_stored,
+            max_points=s.influx.batch_size, max_bytes=s.influx.max_body_bytes,
+            noted=self.rollups.dirty.add if self.rollups is not None else None,
+        )
 
     @staticmethod
     async def _announce(rx: MqttReceiver, started: asyncio.Event) -> None:
@@ -180,7 +186,10 @@ class Pipeline:
         alerts = self.alerts
         if accepted.kind == "telemetry":
             if self._stores:
-                self.batch.add(reading_line(device, message, ts_ms), arrival)  # type: ignore[arg-type]
+                batch = self.batch
+                batch.add(reading_line(device, message, ts_ms), arrival)  # type: ignore[arg-type]
+                # for the rollups: a set insert here, not parsing each written line again
+                batch.hours.add((message.measurement, ts_ms - ts_ms % HOUR_MS))  # type: ignore[union-attr]
             if alerts is not None:
                 events = alerts.on_reading(device, message, ts_ms, arrival.received_ms)  # type: ignore[arg-type]
                 if events:

@@ -155,6 +155,18 @@ def hour_of(ts_ms: int) -> int:
     return ts_ms - ts_ms % HOUR_MS
 
 
+def touched_hours(lines: Iterable[str]) -> set[tuple[str, int]]:
+    """(measurement, hour) of every line of a rolled-up measurement, from its text: each
+    line's measurement (up to the first comma) and its time (the last field), for the
+    lines of a spool replay, which come without their readings."""
+    touched = set()
+    for line in lines:
+        head = line.partition(",")[0]
+        if head in BY_SOURCE:
+            touched.add((head, hour_of(int(line.rpartition(" ")[2]))))
+    return touched
+
+
 def spans(hours: Iterable[int], max_hours: int = 24) -> list[tuple[int, int]]:
     """Contiguous runs of hour starts as [start, end) spans of at most `max_hours`."""
     out: list[tuple[int, int]] = []

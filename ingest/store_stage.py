@@ -7,7 +7,9 @@ halving the piece and dead-lettered one by one as `storage_rejected`, never retr
 forever, so that they never hold up the batches behind them. When InfluxDB goes away
 part way, only what is not yet stored or dead-lettered goes to the spool. Refused
 credentials (401/403) keep the points in the spool, logged once per outage and shown
-in `figures` until a write succeeds.
+in `figures` until a write succeeds. The hours of a batch's readings are told to the
+rollups (`noted`) before it is acknowledged, those of a spool replay before its batch is
+removed (SPEC section 9).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ingest.influx_writer import (
 from ingest.lineproto import join_lines
 from ingest.receiver import Arrival
 from ingest.rejects import RejectReason
+from ingest.rollups import touched_hours
 from ingest.settings import SpoolSettings
 from ingest.spool import Spool, SpoolFull
 from ingest.write_pieces import pieces
@@ -47,6 +50,8 @@ log = logging.getLogger("sanitel.store")
 
 #: Dead-letters a point InfluxDB refused; returns the dead letter's publish.
 RejectPoint = Callable[[str, Arrival | None], MQTTMessageInfo | None]
+#: Told the (measurement, hour) pairs now stored (or spooled), before they are acknowledged.
+Noted = Callable[[set[tuple[str, int]]], None]
 
 
 @dataclass
@@ -62,6 +67,8 @@ class Batch:
     events: list[tuple[str, MQTTMessageInfo]] = field(default_factory=list)
     #: Dead letters of rejected arrivals: those are acknowledged once the broker has these.
     dead_letters: DeadLetterList = field(default_factory=list)
+    #: (measurement, hour start) of its readings, for the rollups (SPEC section 9).
+    hours: set[tuple[str, int]] = field(default_factory=set)
     opened: float = field(default_factory=time.monotonic)
 
     def add(self, line: str, origin: Arrival | None = None) -> None:
@@ -100,9 +107,10 @@ class Store:
         self, writer: InfluxWriter, spool: Spool, settings: SpoolSettings,
         ack: Callable[[list[Arrival]], None], reject_point: RejectPoint, max_pending: int,
         stored: Callable[[Batch], None] = lambda batch: None,
-        max_points: int = 5_000, max_bytes: int = 5_000_000,
+        max_points: int = 5_000, max_bytes: int = 5_000_000, noted: Noted | None = None,
     ) -> None:
         self._writer = writer
+        self._noted = noted
         self.spool = spool
         self._settings = settings
         self._ack = ack
@@ -141,6 +149,8 @@ class Store:
 
     async def _finish(self, batch: Batch, delivering: asyncio.Task[None]) -> None:
         await delivering
+        if batch.hours and self._noted is not None:  # stored or spooled (a replay notes
+            self._noted(batch.hours)  # them again): on disk before the ack
         unsent = await until_published(batch.dead_letters)
         self._ack([a for a in batch.arrivals if id(a) not in unsent] if unsent
                   else batch.arrivals)
@@ -275,6 +285,8 @@ class Store:
             return True
         dead: DeadLetterList = []
         done = await self._write_all(lines, origins, dead)
+        if done and self._noted is not None:  # before the spooled batch is removed or cut
+            self._noted(touched_hours(lines[:done]))
         if await until_published(dead):
             return False  # a dead letter never left: keep the batch, and so its points
         if done < len(lines):

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from ingest.influxql_client import AsyncInfluxQL, Credentials
 from ingest.rollup_task import DirtyHours, Rollups, open_rollup_writer
-from ingest.rollups import HOUR_MS, meter_use, spans
+from ingest.rollups import HOUR_MS, meter_use, spans, touched_hours
 from ingest.settings import InfluxSettings
 from sanitel.local_servers import Influxd, VictoriaMetrics
 
@@ -26,12 +26,12 @@ H = 1_796_000_400_000 - 1_796_000_400_000 % HOUR_MS
 def test_written_hours_are_noted_per_measurement_and_kept_on_disk(tmp_path: Path) -> None:
     path = tmp_path / "state" / "rollup-hours.json"
     dirty = DirtyHours(path)
-    dirty.note(b"\n".join([
-        f"odor,site_id=A,device_id=A1 nh3_ppm=1.0 {H + 5}".encode(),
-        f"odor,site_id=A,device_id=A1 nh3_ppm=1.0 {H + HOUR_MS + 5}".encode(),
-        f"people_flow,site_id=A,device_id=A2 entries=1i {H - 1}".encode(),
-        f"alerts,site_id=A,rule=x state=\"firing\" {H}".encode(),  # not rolled up
-        f"pipeline,instance=i stored=5i {H}".encode(),
+    dirty.add(touched_hours([
+        f"odor,site_id=A,device_id=A1 nh3_ppm=1.0 {H + 5}",
+        f"odor,site_id=A,device_id=A1 nh3_ppm=1.0 {H + HOUR_MS + 5}",
+        f"people_flow,site_id=A,device_id=A2 entries=1i {H - 1}",
+        f"alerts,site_id=A,rule=x state=\"firing\" {H}",  # not rolled up
+        f"pipeline,instance=i stored=5i {H}",
     ]))
     assert dirty.hours["odor"] == {H, H + HOUR_MS}
     assert dirty.hours["people_flow"] == {H - HOUR_MS}
@@ -40,7 +40,7 @@ def test_written_hours_are_noted_per_measurement_and_kept_on_disk(tmp_path: Path
     assert again.hours == dirty.hours
     taken = again.take()
     assert not again and taken["odor"] == {H, H + HOUR_MS}
-    again.note(f"station,site_id=B,device_id=B1 fill_pct=5.0 {H}".encode())
+    again.add({("station", H), ("alerts", H)})  # a name that is not rolled up is let go
     assert DirtyHours(path).hours["odor"] == {H, H + HOUR_MS}  # still there while recomputed
     again.done()
     after = DirtyHours(path)
@@ -126,5 +126,5 @@ def test_noted_hours_are_the_plain_formula(lines: list[tuple[str, list[tuple[str
         f"{name},{','.join(f'{k}={v}' for k, v in tags)} {fields} {ts}"
         for name, tags, fields, ts in lines).encode()
     dirty = DirtyHours(None)
-    dirty.note(body)
+    dirty.add(touched_hours(body.decode().split("\n")))
     assert {name: hours for name, hours in dirty.hours.items() if hours} == _plain_hours(body)
