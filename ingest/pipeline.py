@@ -188,7 +188,8 @@ class Pipeline:
             if self._stores:
                 batch = self.batch
                 batch.add(reading_line(device, message, ts_ms), arrival)  # type: ignore[arg-type]
-                # for the rollups: a set insert here, not parsing each written line again
+                # for the rollups: a set insert here, not parsing each written line again;
+                # the hour is `rollups.hour_of`, written out (no call per reading)
                 batch.hours.add((message.measurement, ts_ms - ts_ms % HOUR_MS))  # type: ignore[union-attr]
             if alerts is not None:
                 events = alerts.on_reading(device, message, ts_ms, arrival.received_ms)  # type: ignore[arg-type]
