@@ -72,11 +72,13 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
     drain = results.get("drain", {})
     nodered, broker, storage = drain.get("nodered"), drain.get("broker"), drain.get("storage")
     out: dict[str, Any] = {}
+    exact: dict[str, float] = {}  # the verdicts judge these, not the rounded figures
     ranges: dict[str, list[float]] = {}
 
     def put(name: str, ratios: list[float]) -> None:
         if ratios:
-            out[name] = round(statistics.median(ratios), 2)
+            exact[name] = statistics.median(ratios)
+            out[name] = round(exact[name], 2)
             ranges[name] = [round(min(ratios), 2), round(max(ratios), 2)]
 
     for key, row in drain.items():
@@ -104,9 +106,12 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
         out["scale_rss_mb"] = results["scale"]["peak_rss_mb"]
     if results.get("alerts", {}).get("p99_ms") is not None:
         out["alert_p99_ms"] = results["alerts"]["p99_ms"]
+    # a median of 0.997 is printed as 1.0 but misses a target of 1.0x
+    judged = {**out, **exact}
     met = {key: value <= TARGETS[key] if key in LOWER_IS_BETTER else value >= TARGETS[key]
-           for key, value in out.items() if key in TARGETS}
-    return {"figures": out, "ranges": ranges, "targets": TARGETS, "met": met}
+           for key, value in judged.items() if key in TARGETS}
+    return {"figures": out, "exact": {k: v for k, v in exact.items() if k in TARGETS},
+            "ranges": ranges, "targets": TARGETS, "met": met}
 
 
 def drain_rows(drain: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -207,6 +212,9 @@ def targets_text(results: dict[str, Any]) -> list[str]:
         if value is None:
             continue
         mark = "[green]met[/]" if derived["met"][key] else "[red]missed[/]"
+        exact = derived.get("exact", {}).get(key)
+        if exact is not None and exact != value:  # the rounding must not hide a miss
+            value = f"{value} ({exact:.3f})"
         span = derived.get("ranges", {}).get(key)
         across = f", rounds {span[0]}-{span[1]}" if span and span[0] != span[1] else ""
         lines.append(f"  {label}: {value} (target {bound.format(TARGETS[key])}{across}) {mark}")
