@@ -213,8 +213,10 @@ def targets_text(results: dict[str, Any]) -> list[str]:
             continue
         mark = "[green]met[/]" if derived["met"][key] else "[red]missed[/]"
         exact = derived.get("exact", {}).get(key)
-        if exact is not None and exact != value:  # the rounding must not hide a miss
-            value = f"{value} ({exact:.3f})"
+        rounded_met = (value <= TARGETS[key] if key in LOWER_IS_BETTER
+                       else value >= TARGETS[key])
+        if exact is not None and rounded_met != derived["met"][key]:
+            value = f"{value} ({exact:.3f})"  # the rounding must not hide a miss
         span = derived.get("ranges", {}).get(key)
         across = f", rounds {span[0]}-{span[1]}" if span and span[0] != span[1] else ""
         lines.append(f"  {label}: {value} (target {bound.format(TARGETS[key])}{across}) {mark}")
