@@ -50,6 +50,10 @@ def cpu_floor(busy_s: float, before_s: float, cores: int | None = None) -> float
     return max(0.0, busy_s / cores - max(0.0, before_s))
 
 
+def _meets(key: str, value: float) -> bool:
+    return value <= TARGETS[key] if key in LOWER_IS_BETTER else value >= TARGETS[key]
+
+
 def _rate(row: dict[str, Any] | None) -> float | None:
     return row.get("msgs_per_s") if row and not row.get("error") else None
 
@@ -108,8 +112,7 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
         out["alert_p99_ms"] = results["alerts"]["p99_ms"]
     # a median of 0.997 is printed as 1.0 but misses a target of 1.0x
     judged = {**out, **exact}
-    met = {key: value <= TARGETS[key] if key in LOWER_IS_BETTER else value >= TARGETS[key]
-           for key, value in judged.items() if key in TARGETS}
+    met = {key: _meets(key, value) for key, value in judged.items() if key in TARGETS}
     return {"figures": out, "exact": {k: v for k, v in exact.items() if k in TARGETS},
             "ranges": ranges, "targets": TARGETS, "met": met}
 
@@ -213,9 +216,7 @@ def targets_text(results: dict[str, Any]) -> list[str]:
             continue
         mark = "[green]met[/]" if derived["met"][key] else "[red]missed[/]"
         exact = derived.get("exact", {}).get(key)
-        rounded_met = (value <= TARGETS[key] if key in LOWER_IS_BETTER
-                       else value >= TARGETS[key])
-        if exact is not None and rounded_met != derived["met"][key]:
+        if exact is not None and _meets(key, value) != derived["met"][key]:
             value = f"{value} ({exact:.3f})"  # the rounding must not hide a miss
         span = derived.get("ranges", {}).get(key)
         across = f", rounds {span[0]}-{span[1]}" if span and span[0] != span[1] else ""

@@ -59,20 +59,22 @@ def test_result_files_from_before_the_floor_get_no_such_ratio() -> None:
     assert figures["sanitel1_vs_nodered_x"] == 0.75
 
 
+def _just_under_one() -> dict[str, Any]:
+    """One Sanitel against Node-RED, round ratios 0.997, 0.9, 1.2: median 0.997, which
+    rounds to 1.0 (the 1.0x target); CPU 0.4x."""
+    return {"nodered": _row([37_053, 40_000, 40_000], [2.0, 2.0, 2.0], [5.0, 5.0, 5.0]),
+            "sanitel1": _row([36_941, 36_000, 48_000], [1.5, 1.5, 1.5], [2.0, 2.0, 2.0])}
+
+
 def test_a_median_just_under_a_target_misses_it_though_it_prints_as_the_target() -> None:
-    # the round ratios 0.997, 0.9, 1.2: median 0.997, which rounds to 1.0 (the 1.0x target)
-    drain = {"nodered": _row([37_053, 40_000, 40_000], [2.0, 2.0, 2.0], [5.0, 5.0, 5.0]),
-             "sanitel1": _row([36_941, 36_000, 48_000], [1.5, 1.5, 1.5], [2.0, 2.0, 2.0])}
-    derived = derive({"drain": drain})
+    derived = derive({"drain": _just_under_one()})
     assert derived["figures"]["sanitel1_vs_nodered_x"] == 1.0
     assert derived["met"]["sanitel1_vs_nodered_x"] is False
     assert derived["met"]["sanitel1_cpu_vs_nodered_x"] is True  # 0.4, well under 1.0x
 
 
 def test_the_summary_shows_the_exact_median_where_the_rounded_one_would_read_met() -> None:
-    drain = {"nodered": _row([37_053, 40_000, 40_000], [2.0, 2.0, 2.0], [5.0, 5.0, 5.0]),
-             "sanitel1": _row([36_941, 36_000, 48_000], [1.5, 1.5, 1.5], [2.0, 2.0, 2.0])}
-    results: dict[str, Any] = {"drain": drain}
+    results: dict[str, Any] = {"drain": _just_under_one()}
     results["derived"] = derive(results)
     lines = targets_text(results)
     one = next(line for line in lines if line.strip().startswith("one sanitel ingest vs"))
